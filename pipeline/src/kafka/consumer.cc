@@ -1,12 +1,12 @@
 #include "pipeline/kafka/consumer.h"
 
 #include <librdkafka/rdkafka.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
+#include "pipeline/log/logging.h"
 #include "pipeline/metrics/names.h"
 
 namespace pipeline::kafka {
@@ -48,15 +48,20 @@ std::vector<TopicPartition> toVector(const rd_kafka_topic_partition_list_t* list
   return out;
 }
 
+const log::Logger& logger() {
+  static const log::Logger instance("kafka_consumer");
+  return instance;
+}
+
 void logError(std::string_view message, rd_kafka_resp_err_t err) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::warn("{} error={}", message, rd_kafka_err2str(err));
+    logger().warn(message, {{"error", rd_kafka_err2str(err)}});
   }
 }
 
 void logError(std::string_view message, rd_kafka_error_t* error) {
   if (error != nullptr) {
-    spdlog::warn("{} error={}", message, rd_kafka_error_string(error));
+    logger().warn(message, {{"error", rd_kafka_error_string(error)}});
     rd_kafka_error_destroy(error);
   }
 }
@@ -314,7 +319,8 @@ void Consumer::assign(rd_kafka_topic_partition_list_t* partitions) noexcept {
   }
   for (auto& [key, partition] : partitions_) updatePause(*partition);
   assigned_gauge_.Set(static_cast<double>(partitions_.size()));
-  spdlog::info("Partitions assigned. count={} total={}", partitions->cnt, partitions_.size());
+  logger().info("Partitions assigned.",
+                {{"count", partitions->cnt}, {"total", partitions_.size()}});
 }
 
 void Consumer::revoke(rd_kafka_topic_partition_list_t* partitions) noexcept {
@@ -341,7 +347,8 @@ void Consumer::revoke(rd_kafka_topic_partition_list_t* partitions) noexcept {
   }
   assigned_gauge_.Set(static_cast<double>(partitions_.size()));
   updateBackpressure();
-  spdlog::info("Partitions revoked. count={} remaining={}", partitions->cnt, partitions_.size());
+  logger().info("Partitions revoked.",
+                {{"count", partitions->cnt}, {"remaining", partitions_.size()}});
 }
 
 void Consumer::onRebalance(rd_kafka_t*, int error, rd_kafka_topic_partition_list_t* partitions,
@@ -352,7 +359,8 @@ void Consumer::onRebalance(rd_kafka_t*, int error, rd_kafka_topic_partition_list
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS: self->assign(partitions); break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: self->revoke(partitions); break;
     default:
-      spdlog::error("Rebalance failed. error={}", rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error)));
+      logger().error("Rebalance failed.",
+                     {{"error", rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error))}});
       self->partitions_.clear();
       self->in_flight_ = 0;
       logError("Unassign failed.", rd_kafka_assign(self->rk_.get(), nullptr));

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/log/logging.h"
+
 namespace pipeline::kafka {
 namespace {
 
@@ -55,6 +57,19 @@ Result<ConfPtr> makeConf(const KafkaConfig& config,
   for (const auto& [key, value] : common) {
     if (auto status = setProperty(conf.get(), key, value); !status) return status.error();
   }
+  // librdkafka's own log lines (from its threads) become JSON lines like ours, rate-limited per
+  // facility so a broker outage does not flood the log.
+  rd_kafka_conf_set_log_cb(conf.get(), [](const rd_kafka_t* rk, int level, const char* facility,
+                                          const char* message) {
+    static const log::Logger logger("librdkafka", std::make_shared<log::RateLimiter>());
+    const log::Level mapped = level <= 3   ? log::Level::Error
+                              : level == 4 ? log::Level::Warn
+                              : level <= 6 ? log::Level::Info
+                                           : log::Level::Debug;
+    logger.logEvery(mapped, facility, {.interval = std::chrono::seconds(10), .max_per_interval = 5},
+                    "librdkafka reported.",
+                    {{"client", rd_kafka_name(rk)}, {"facility", facility}, {"detail", message}});
+  });
   return conf;
 }
 

@@ -1,7 +1,6 @@
 #include "pipeline/kafka/producer.h"
 
 #include <librdkafka/rdkafka.h>
-#include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
 
