@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "pipeline/http/client.h"
@@ -73,6 +75,21 @@ TEST_F(RunStageTest, ServesAdminEndpointsAndStopsCleanly) {
     EXPECT_NE(std::string::npos, metrics.find(std::string(name))) << name;
   }
   EXPECT_NE(std::string::npos, metrics.find(R"(stage="teststage")"));
+
+  // Prometheus's own linter accepts the exposition (names, units, HELP/TYPE, label syntax).
+  const std::string path = ::testing::TempDir() + "metrics.txt";
+  {
+    std::ofstream out(path);
+    out << metrics;
+  }
+  const std::string command = "promtool check metrics < " + path + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(nullptr, pipe);
+  std::string report;
+  char buffer[256];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) report += buffer;
+  const int status = ::pclose(pipe);
+  EXPECT_EQ(0, status) << "promtool check metrics:\n" << report;
 }
 
 // SIGTERM starts the drain: drain hooks run, and the exit code is 0.

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds point-tron with warnings as errors and runs every test: unit tests, and integration tests
+# against a real Kafka broker started here on its own port and data directory (so a local
+# pipeline on the default port is not disturbed). Stops the broker on exit.
+#
+#   ops/test.sh                 everything
+#   ops/test.sh -L unit         only what needs no broker (any ctest arguments pass through)
+#
+# Environment: POINTTRON_SKIP_INSTALL=1 skips the dependency check; BUILD_DIR (default build);
+# POINTTRON_TEST_KAFKA_PORT (default 19092); POINTTRON_SANITIZE=1 builds with ASan/UBSan.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+build_dir=${BUILD_DIR:-build}
+kafka_port=${POINTTRON_TEST_KAFKA_PORT:-19092}
+export KAFKA_PORT=$kafka_port
+export KAFKA_DATA_DIR="$repo/var/test-kafka-$kafka_port"
+
+[[ "${POINTTRON_SKIP_INSTALL:-0}" == 1 ]] || bash ops/install-deps.sh
+
+sanitize=OFF
+[[ "${POINTTRON_SANITIZE:-0}" == 1 ]] && sanitize=ON
+cmake -S . -B "$build_dir" -G Ninja -DPIPELINE_WERROR=ON -DPIPELINE_SANITIZE="$sanitize" >/dev/null
+ninja -C "$build_dir"
+
+needs_broker=1
+for arg in "$@"; do
+  [[ "$arg" == unit ]] && needs_broker=0
+done
+if ((needs_broker)); then
+  rm -rf "$KAFKA_DATA_DIR"
+  trap 'bash ops/kafka/broker.sh stop || true' EXIT
+  bash ops/kafka/broker.sh start
+  export POINTTRON_TEST_BROKERS="127.0.0.1:$kafka_port"
+fi
+
+ctest --test-dir "$build_dir" --output-on-failure --timeout 600 -j2 "$@"

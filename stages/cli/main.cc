@@ -1,0 +1,79 @@
+// pointtron: the operator's command line. Subcommands talk to Kafka with the same configuration
+// (file + POINTTRON_ environment) as the stages.
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "pipeline/config/config_source.h"
+#include "pipeline/kafka/admin.h"
+#include "pipeline/kafka/topics.h"
+#include "pipeline/runtime.h"
+
+namespace {
+
+constexpr std::string_view kUsage = R"(Usage: pointtron <command> [--config FILE]
+
+Commands:
+  topics create   create every point-tron topic that does not exist yet
+  topics list     print each topic with its partition count
+
+Environment overrides use POINTTRON_<SECTION>__<KEY>, e.g. POINTTRON_KAFKA__BOOTSTRAP_SERVERS.
+)";
+
+int usage(int code) {
+  std::fputs(kUsage.data(), code == 0 ? stdout : stderr);
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> words;
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") return usage(0);
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else {
+      words.push_back(arg);
+    }
+  }
+  if (words.size() != 2 || words[0] != "topics") return usage(pipeline::kExitUsage);
+
+  auto config = pipeline::config::ConfigSource::loadFromProcess(config_path);
+  if (!config) {
+    std::fprintf(stderr, "pointtron: %s\n", config.error().message.c_str());
+    return pipeline::kExitConfig;
+  }
+  auto settings = pipeline::RuntimeConfig::parse(*config, {.name = "cli"});
+  if (!settings) {
+    std::fprintf(stderr, "pointtron: %s\n", settings.error().message.c_str());
+    return pipeline::kExitConfig;
+  }
+  const auto topics = pipeline::kafka::allTopics(settings->kafka, settings->topic_sizing);
+  if (words[1] == "create") {
+    auto status = pipeline::kafka::ensureTopics(settings->kafka, topics, std::chrono::seconds(30));
+    if (!status) {
+      std::fprintf(stderr, "pointtron: %s\n", status.toString().c_str());
+      return pipeline::kExitFatal;
+    }
+    std::printf("%zu topics ready on %s\n", topics.size(), settings->kafka.bootstrap_servers.c_str());
+    return 0;
+  }
+  if (words[1] == "list") {
+    int missing = 0;
+    for (const auto& topic : topics) {
+      auto partitions =
+          pipeline::kafka::partitionCount(settings->kafka, topic.name, std::chrono::seconds(10));
+      if (partitions) {
+        std::printf("%-32s %d partitions\n", topic.name.c_str(), *partitions);
+      } else {
+        std::printf("%-32s missing (%s)\n", topic.name.c_str(), partitions.error().message.c_str());
+        ++missing;
+      }
+    }
+    return missing == 0 ? 0 : pipeline::kExitFatal;
+  }
+  return usage(pipeline::kExitUsage);
+}
