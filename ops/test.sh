@@ -32,7 +32,7 @@ if ((needs_broker)); then
   rm -rf "$KAFKA_DATA_DIR"
   trap 'bash ops/kafka/broker.sh stop || true' EXIT
   bash ops/kafka/broker.sh start
-  export POINTTRON_TEST_BROKERS="127.0.0.1:$kafka_port"
+  export TEST_KAFKA_BROKERS="127.0.0.1:$kafka_port"
 fi
 
 ctest --test-dir "$build_dir" --output-on-failure --timeout 600 -j2 "$@"

@@ -8,7 +8,7 @@
 namespace testsupport {
 
 /**
- * The real broker integration tests talk to: POINTTRON_TEST_BROKERS, set by ops/test.sh after it
+ * The real broker integration tests talk to: TEST_KAFKA_BROKERS, set by ops/test.sh after it
  * started ops/kafka/broker.sh. Missing or unreachable is a test failure, never a skip.
  */
 std::string testBrokers();

@@ -178,6 +178,9 @@ std::string keyForEnvName(std::string_view env_name) {
       key.push_back(rest[i]);
     }
   }
+  // Every configuration key has a section: a variable without `__` (POINTTRON_CONFIG, the
+  // scripts' POINTTRON_SKIP_INSTALL) is not configuration and is left to whoever reads it.
+  if (key.find('.') == std::string::npos) return {};
   if (startsWith(key, kRdkafkaPrefix)) {
     std::replace(key.begin() + static_cast<std::ptrdiff_t>(kRdkafkaPrefix.size()), key.end(), '_',
                  '.');

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <memory>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -93,8 +94,14 @@ Status ensureTopics(const KafkaConfig& config, const std::vector<TopicSpec>& top
   destroy_new_topics();
   if (!status) return status;
 
+  // A topic just created may take a moment to appear in metadata: ask until the deadline.
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
   for (const auto& spec : topics) {
     auto partitions = partitionCount(config, spec.name, timeout);
+    while (!partitions && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      partitions = partitionCount(config, spec.name, timeout);
+    }
     if (!partitions) return partitions.status();
     if (*partitions < spec.partitions) {
       return Status(ErrorType::InvalidConfig,

@@ -197,15 +197,18 @@ kafka:
             status.error().message);
 }
 
-// Every environment variable can be built from envp, and only POINTTRON_ ones become keys.
+// Every environment variable can be built from envp; only POINTTRON_<SECTION>__<KEY> ones become
+// keys (POINTTRON_CONFIG and scripts' POINTTRON_ settings have no section and are not keys).
 TEST(ConfigSourceTest, ReadsEnvironmentFromEnvp) {
-  const char* envp[] = {"PATH=/bin", "POINTTRON_LOG__LEVEL=debug", "POINTTRON_X=a=b", nullptr};
+  const char* envp[] = {"PATH=/bin", "POINTTRON_LOG__LEVEL=debug", "POINTTRON_X__Y=a=b",
+                        "POINTTRON_CONFIG=/etc/p.yaml", nullptr};
   const Env env = ConfigSource::environmentFrom(envp);
-  EXPECT_EQ(3u, env.size());
+  EXPECT_EQ(4u, env.size());
   auto source = ConfigSource::load("", env);
   ASSERT_TRUE(source.has_value());
-  EXPECT_EQ((std::vector<std::string>{"log.level", "x"}), source->keys());
-  EXPECT_EQ("a=b", *source->getString("x", ""));
+  EXPECT_EQ((std::vector<std::string>{"log.level", "x.y"}), source->keys());
+  EXPECT_EQ("a=b", *source->getString("x.y", ""));
+  EXPECT_FALSE(source->checkUnknown().isOk());  // x.y was read, log.level was not
 }
 
 // loadFromProcess() reads the real process environment.
@@ -354,14 +357,14 @@ TEST(ConfigSourceTest, UnknownFileKeyWithSuggestion) {
 // A misspelt POINTTRON_ variable is a key too; a transposition counts as one edit.
 TEST(ConfigSourceTest, UnknownEnvironmentKeyWithSuggestion) {
   auto source = ConfigSource::load("", {{"POINTTRON_KAFKA__BOOTSTRAP_SEVRERS", "b:9092"},
-                                        {"POINTTRON_TOTALLY_DIFFERENT", "1"}});
+                                        {"POINTTRON_TOTALLY__DIFFERENT", "1"}});
   ASSERT_TRUE(source.has_value());
   (void)source->getString("kafka.bootstrap_servers", "");
   Status status = source->checkUnknown();
   ASSERT_FALSE(status.isOk());
   EXPECT_EQ("unknown configuration key \"kafka.bootstrap_sevrers\" (from "
             "POINTTRON_KAFKA__BOOTSTRAP_SEVRERS), did you mean \"kafka.bootstrap_servers\"?; "
-            "unknown configuration key \"totally_different\" (from POINTTRON_TOTALLY_DIFFERENT)",
+            "unknown configuration key \"totally.different\" (from POINTTRON_TOTALLY__DIFFERENT)",
             status.error().message);
 }
 

@@ -32,8 +32,9 @@
  *   `kafka.rdkafka.socket.timeout.ms`. This is lossless because no librdkafka property name
  *   contains an underscore.
  *
- *   Every variable that starts with `POINTTRON_` is a key, even when no code reads it, so a
- *   misspelt variable is reported by checkUnknown() rather than silently ignored.
+ *   Every variable of the form `POINTTRON_<SECTION>__<KEY>` is a key, even when no code reads it,
+ *   so a misspelt variable is reported by checkUnknown() rather than silently ignored. Variables
+ *   without `__` (`POINTTRON_CONFIG`, scripts' own settings) are not configuration keys.
  *
  * Precedence
  *   built-in default (given to the getter) < file < environment. The environment replaces the
