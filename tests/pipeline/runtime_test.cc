@@ -92,6 +92,51 @@ TEST_F(RunStageTest, ServesAdminEndpointsAndStopsCleanly) {
   EXPECT_EQ(0, status) << "promtool check metrics:\n" << report;
 }
 
+// With no broker reachable, the producer's check makes /health/ready answer 503 (and /health
+// report unhealthy), while /health/live stays 200: an orchestrator stops routing, not restarting.
+TEST_F(RunStageTest, UnreachableBrokerMakesReadiness503) {
+  int ready_status = 0;
+  int live_status = 0;
+  std::string health_body;
+  std::unique_ptr<http::Client> client;
+  std::shared_ptr<uv::Timer> poll;
+  const int exit_code = run([&](Runtime& rt) -> Status {
+    auto created = http::Client::create(rt.loop(), {});
+    if (!created) return created.status();
+    client = std::move(*created);
+    auto timer = uv::Timer::create(rt.loop());
+    if (!timer) return timer.status();
+    poll = std::make_shared<uv::Timer>(std::move(*timer));
+    const std::string base = fmt::format("http://127.0.0.1:{}", rt.http().port());
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    return poll->start(50, 50, [&, base, give_up] {
+      client->request({.method = "GET", .url = base + "/health/ready"},
+                      [&](Result<http::Response> response) {
+                        if (response) ready_status = response->status;
+                      });
+      if (ready_status == 503 || std::chrono::steady_clock::now() > give_up) {
+        poll->stop();
+        client->request({.method = "GET", .url = base + "/health/live"},
+                        [&](Result<http::Response> response) {
+                          if (response) live_status = response->status;
+                          client->request({.method = "GET", .url = base + "/health"},
+                                          [&](Result<http::Response> health) {
+                                            if (health) health_body = health->body;
+                                            rt.stop();
+                                          });
+                        });
+      }
+    });
+  });
+  poll.reset();
+  client.reset();
+  EXPECT_EQ(kExitClean, exit_code);
+  EXPECT_EQ(503, ready_status);
+  EXPECT_EQ(200, live_status);
+  EXPECT_NE(std::string::npos, health_body.find(R"("status":"unhealthy")")) << health_body;
+  EXPECT_NE(std::string::npos, health_body.find("No Kafka broker reachable")) << health_body;
+}
+
 // SIGTERM starts the drain: drain hooks run, and the exit code is 0.
 TEST_F(RunStageTest, SigtermDrainsAndRunsHooks) {
   bool hook_ran = false;

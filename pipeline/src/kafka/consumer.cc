@@ -434,7 +434,7 @@ void Consumer::close(std::chrono::milliseconds deadline, std::function<void(Stat
                              fmt::format("{} records still in flight at the close deadline; they "
                                          "will be re-delivered",
                                          in_flight_));
-      in_flight_ = 0;
+      abandon_in_flight_ = true;
       checkClosing();
     }
   });
@@ -443,9 +443,8 @@ void Consumer::close(std::chrono::milliseconds deadline, std::function<void(Stat
 
 void Consumer::checkClosing() noexcept {
   if (close_state_ == CloseState::Draining) {
-    const bool retries_pending = std::any_of(partitions_.begin(), partitions_.end(),
-                                             [](const auto& p) { return p.second->rewind_to.has_value(); });
-    if (in_flight_ > 0 && !retries_pending) return;
+    // Records waiting for a retry are not in flight: they are re-delivered after the restart.
+    if (in_flight_ > 0 && !abandon_in_flight_) return;
     close_state_ = CloseState::Leaving;
     if (queue_) {
       rd_kafka_queue_t* consumer_queue = rd_kafka_queue_get_consumer(rk_.get());

@@ -88,7 +88,6 @@ Producer::~Producer() {
 void Producer::send(Event event, DeliveryCallback on_delivery) {
   auto pending = std::make_unique<Pending>(Pending{std::move(event), std::move(on_delivery)});
   ++outstanding_;
-  stage_metrics_.in_flight.Increment(0);  // keep series alive even for pure producers
   if (!backlog_.empty() || !produce(pending)) backlog_.push_back(std::move(pending));
 }
 
@@ -179,7 +178,6 @@ void Producer::onError(rd_kafka_t* rk, int error, const char* reason, void* opaq
     self->brokers_down_ = self->brokers_down_ || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
     self->last_broker_error_ = reason;
   }
-  self->stage_metrics_.error(ErrorType::Kafka, Phase::Sending).Increment(0);
 }
 
 int Producer::onStatistics(rd_kafka_t*, char* json, size_t length, void* opaque) {

@@ -172,6 +172,7 @@ class Consumer {
   CloseState close_state_ = CloseState::Open;
   std::function<void(Status)> on_closed_;
   Status close_status_;
+  bool abandon_in_flight_ = false;  // the close deadline passed with records unfinished
   uv::Timer close_deadline_;
   uv::Idle close_notify_;
 };
