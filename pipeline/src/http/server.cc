@@ -193,6 +193,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void fail(int status, std::string_view message) noexcept;
   void send(const Request& request, Response response, bool keep_alive) noexcept;
   void closeGracefully() noexcept;
+  // Resumes reading if it was paused at the input cap; false (connection closed) on failure.
+  bool resumeReading() noexcept;
   void afterResponse() noexcept;
   void setTimer(TimerMode mode) noexcept;
   void onTimer() noexcept;
@@ -339,13 +341,7 @@ void ServerConnection::afterResponse() noexcept {
     }
     return;
   }
-  if (reading_paused_) {
-    reading_paused_ = false;
-    if (!tcp_.readResume()) {
-      close();
-      return;
-    }
-  }
+  if (!resumeReading()) return;
   if (in_message_) {
     if (timer_mode_ != TimerMode::Request) setTimer(TimerMode::Request);
   } else if (served_ > 0) {
@@ -563,6 +559,14 @@ void ServerConnection::fail(int status, std::string_view message) noexcept {
   closeGracefully();
 }
 
+bool ServerConnection::resumeReading() noexcept {
+  if (!reading_paused_) return true;
+  reading_paused_ = false;
+  if (tcp_.readResume()) return true;
+  close();
+  return false;
+}
+
 void ServerConnection::closeGracefully() noexcept {
   if (closed_ || closing_) return;
   closing_ = true;
@@ -575,13 +579,7 @@ void ServerConnection::closeGracefully() noexcept {
     close();
     return;
   }
-  if (reading_paused_) {
-    reading_paused_ = false;
-    if (!tcp_.readResume()) {
-      close();
-      return;
-    }
-  }
+  if (!resumeReading()) return;
   setTimer(TimerMode::Linger);
 }
 

@@ -22,6 +22,13 @@ constexpr std::array<std::string_view, 8> kOwnedProperties = {
 
 void ConfDeleter::operator()(rd_kafka_conf_t* conf) const noexcept { rd_kafka_conf_destroy(conf); }
 
+Status fatalError(rd_kafka_t* rk, std::string_view client) {
+  char reason[512];
+  const auto original = rd_kafka_fatal_error(rk, reason, sizeof(reason));
+  return Status(ErrorType::Kafka,
+                fmt::format("fatal {} error {}: {}", client, rd_kafka_err2name(original), reason));
+}
+
 Status setProperty(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   char error[512];
   if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof(error)) !=

@@ -167,10 +167,7 @@ void Producer::onError(rd_kafka_t* rk, int error, const char* reason, void* opaq
   auto* self = static_cast<Producer*>(opaque);
   const auto err = static_cast<rd_kafka_resp_err_t>(error);
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char fatal[512];
-    const auto original = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-    Status status(ErrorType::Kafka, fmt::format("fatal producer error {}: {}",
-                                                rd_kafka_err2name(original), fatal));
+    Status status = fatalError(rk, "producer");
     if (self->on_fatal_) self->on_fatal_(status);
     return;
   }
@@ -182,10 +179,8 @@ void Producer::onError(rd_kafka_t* rk, int error, const char* reason, void* opaq
 
 int Producer::onStatistics(rd_kafka_t*, char* json, size_t length, void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
-  if (auto statistics = parseStatistics(std::string_view(json, length))) {
-    self->client_metrics_.update(*statistics);
-    if (statistics->brokers_up > 0) self->brokers_down_ = false;
-  }
+  auto statistics = self->client_metrics_.update(std::string_view(json, length));
+  if (statistics && statistics->brokers_up > 0) self->brokers_down_ = false;
   return 0;  // librdkafka frees the JSON
 }
 

@@ -89,6 +89,12 @@ ClientMetrics::ClientMetrics(metrics::Registry& registry, std::string client)
       rx_bytes_(registry.counter(metrics::names::kKafkaRxBytes,
                                  "Bytes received from Kafka brokers.", {{"client", client_}})) {}
 
+Result<Statistics> ClientMetrics::update(std::string_view json) {
+  auto statistics = parseStatistics(json);
+  if (statistics) update(*statistics);
+  return statistics;
+}
+
 void ClientMetrics::update(const Statistics& statistics) {
   brokers_up_.Set(statistics.brokers_up);
   queued_.Set(static_cast<double>(statistics.queued_messages));

@@ -8,6 +8,7 @@
 #include "pipeline/status.h"
 
 struct rd_kafka_conf_s;
+struct rd_kafka_s;
 
 namespace pipeline::kafka {
 
@@ -47,6 +48,9 @@ using ConfPtr = std::unique_ptr<rd_kafka_conf_s, ConfDeleter>;
 Result<ConfPtr> makeConf(const KafkaConfig& config,
                          const std::map<std::string, std::string>& defaults,
                          const std::map<std::string, std::string>& owned);
+
+/** The Status describing librdkafka's fatal error on `rk` (after an __FATAL error callback). */
+Status fatalError(rd_kafka_s* rk, std::string_view client);
 
 /** Sets one property; InvalidConfig naming the key on failure. */
 Status setProperty(rd_kafka_conf_s* conf, const std::string& key, const std::string& value);

@@ -36,6 +36,8 @@ class ClientMetrics {
  public:
   ClientMetrics(metrics::Registry& registry, std::string client);
   void update(const Statistics& statistics);
+  /** Parses a statistics document and updates the metrics; returns what it parsed. */
+  Result<Statistics> update(std::string_view json);
 
  private:
   metrics::Registry& registry_;
