@@ -26,7 +26,7 @@ ninja -C "$build_dir"
 
 needs_broker=1
 for arg in "$@"; do
-  [[ "$arg" == unit ]] && needs_broker=0
+  [[ "$arg" == unit || "$arg" == -Lunit ]] && needs_broker=0
 done
 if ((needs_broker)); then
   rm -rf "$KAFKA_DATA_DIR"

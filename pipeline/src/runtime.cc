@@ -56,6 +56,14 @@ Result<RuntimeConfig> RuntimeConfig::parse(const config::ConfigSource& source,
   auto address = source.getString("http.listen_address", out.http_listen_address);
   if (!address) return address.error();
   out.http_listen_address = *address;
+  unsigned char parsed[16];
+  if (uv_inet_pton(AF_INET, address->c_str(), parsed) != 0 &&
+      uv_inet_pton(AF_INET6, address->c_str(), parsed) != 0) {
+    return Error{ErrorType::InvalidConfig,
+                 fmt::format("http.listen_address: must be a numeric IPv4 or IPv6 address such as "
+                             "127.0.0.1 or 0.0.0.0 (got \"{}\")",
+                             *address)};
+  }
   auto port = source.getInt("http.port", stage.default_http_port, 0, 65535);
   if (!port) return port.error();
   out.http_port = static_cast<std::uint16_t>(*port);
@@ -197,6 +205,7 @@ class RuntimeImpl final : public Runtime {
   void runDrainHooks(std::size_t index);
   void flushProducer();
   void finishDrain();
+  std::chrono::milliseconds drainTimeLeft() const;
 
   uv_loop_t& loop_;
   StageDefinition stage_;
@@ -226,10 +235,13 @@ class RuntimeImpl final : public Runtime {
   double last_loop_lag_seconds_ = 0;
   bool metrics_batch_outstanding_ = false;
   std::optional<int> exit_code_;
+  std::chrono::steady_clock::time_point drain_deadline_at_;
   bool drain_finished_ = false;
 };
 
 Status RuntimeImpl::start() {
+  // Topics first: while it waits for Kafka, the admin port is not bound rather than dead.
+  if (auto status = ensureTopics(); !status) return status;
   if (auto status = startHttp(); !status) return status;
   health_.add("loop", [this] {
     if (last_loop_lag_seconds_ > 1.0) {
@@ -238,7 +250,6 @@ Status RuntimeImpl::start() {
     }
     return health::CheckResult{health::State::Healthy, "Loop responsive."};
   });
-  if (auto status = ensureTopics(); !status) return status;
   auto producer = kafka::Producer::create(loop_, settings_.kafka, stage_metrics_, metrics_);
   if (!producer) return producer.status();
   producer_ = std::move(*producer);
@@ -371,7 +382,9 @@ Status RuntimeImpl::consume(ConsumeOptions options, kafka::Consumer::Handler han
                                            : std::move(options.group_id),
       .max_in_flight = options.max_in_flight,
       .on_assigned = std::move(options.on_assigned),
-      .on_revoked = std::move(options.on_revoked)};
+      .on_revoked = std::move(options.on_revoked),
+      .metrics_client = consumers_.empty() ? std::string("consumer")
+                                           : fmt::format("consumer-{}", consumers_.size())};
   auto consumer = kafka::Consumer::create(loop_, settings_.kafka, std::move(consumer_options),
                                           stage_metrics_, metrics_);
   if (!consumer) return consumer.status();
@@ -408,6 +421,7 @@ void RuntimeImpl::publishMetrics() {
   if (metrics_batch_outstanding_ || !producer_) return;  // broker slow or down: don't pile up
   metrics_batch_outstanding_ = true;
   producer_->send(
+      kafka::Producer::Accounting::Telemetry,
       Event{.topic = settings_.kafka.topic(kafka::topics::kMetrics),
             .key = stage_.name + "/" + settings_.instance_id,
             .value = metricEventBatch(metrics_.collect(), stage_.name, settings_.instance_id,
@@ -429,6 +443,8 @@ void RuntimeImpl::beginDrain(int exit_code) {
     return;
   }
   exit_code_ = exit_code;
+  drain_deadline_at_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.drain_timeout_ms);
   health_.setDraining();
   metrics_timer_.close();
   auto deadline = uv::Timer::create(loop_);
@@ -451,7 +467,7 @@ void RuntimeImpl::drainConsumers(std::size_t index) {
     return;
   }
   // Consumers close one after another, each within what is left of the drain deadline.
-  consumers_[index]->close(std::chrono::milliseconds(settings_.drain_timeout_ms),
+  consumers_[index]->close(drainTimeLeft(),
                            [this, index](Status status) {
                              if (!status) {
                                log_.warn("Consumer closed with records unfinished.",
@@ -476,13 +492,19 @@ void RuntimeImpl::flushProducer() {
     finishDrain();
     return;
   }
-  producer_->flush(std::chrono::milliseconds(settings_.drain_timeout_ms), [this](Status status) {
+  producer_->flush(drainTimeLeft(), [this](Status status) {
     if (!status) {
       log_.error("Producer flush incomplete.", {{"error", status.toString()}});
       if (exit_code_ == kExitClean) exit_code_ = kExitFatal;
     }
     finishDrain();
   });
+}
+
+std::chrono::milliseconds RuntimeImpl::drainTimeLeft() const {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      drain_deadline_at_ - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds(1));
 }
 
 void RuntimeImpl::finishDrain() {

@@ -1,8 +1,10 @@
 // pointtron: the operator's command line. Subcommands talk to Kafka with the same configuration
 // (file + POINTTRON_ environment) as the stages.
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pipeline/config/config_source.h"
 #include "pipeline/kafka/admin.h"
@@ -30,11 +32,14 @@ int usage(int code) {
 int main(int argc, char** argv) {
   std::vector<std::string_view> words;
   std::string config_path;
+  if (const char* env = std::getenv("POINTTRON_CONFIG"); env != nullptr) config_path = env;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") return usage(0);
     if (arg == "--config" && i + 1 < argc) {
       config_path = argv[++i];
+    } else if (arg.starts_with("--config=")) {
+      config_path = std::string(arg.substr(9));
     } else {
       words.push_back(arg);
     }
@@ -51,6 +56,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pointtron: %s\n", settings.error().message.c_str());
     return pipeline::kExitConfig;
   }
+  // The CLI shares the stages' file, so only the runtime's sections are checked here.
+  (void)config->prefixed("log.");
   const auto topics = pipeline::kafka::allTopics(settings->kafka, settings->topic_sizing);
   if (words[1] == "create") {
     auto status = pipeline::kafka::ensureTopics(settings->kafka, topics, std::chrono::seconds(30));

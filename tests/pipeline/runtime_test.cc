@@ -165,6 +165,14 @@ TEST_F(RunStageTest, BadConfigurationExits78) {
               return Status::ok();
             }));
   EXPECT_FALSE(setup_ran);
+  setenv("POINTTRON_HTTP__PORT", "0", 1);
+  setenv("POINTTRON_HTTP__LISTEN_ADDRESS", "localhost", 1);  // a name, not an address
+  EXPECT_EQ(kExitConfig, run([&](Runtime&) {
+              setup_ran = true;
+              return Status::ok();
+            }));
+  unsetenv("POINTTRON_HTTP__LISTEN_ADDRESS");
+  EXPECT_FALSE(setup_ran);
 }
 
 // A key nobody reads is reported after setup and stops the process with 78.

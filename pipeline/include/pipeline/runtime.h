@@ -124,8 +124,9 @@ using StageSetup = std::function<Status(Runtime&)>;
 
 /**
  * The whole life of a stage process: arguments (--config FILE, --print-config, --help,
- * --version) → configuration → logging → loop → admin HTTP (/health, /health/live,
- * /health/ready, /metrics) → signals → topics → setup → unknown-key check → run → ordered drain
+ * --version) → configuration → logging → loop → topics (waiting up to 2 min for Kafka) → admin
+ * HTTP (/health, /health/live, /health/ready, /metrics) → producer → signals → timers → setup →
+ * unknown-key check → run → ordered drain
  * on SIGTERM/SIGINT (readiness off, consumers drain and close, drain hooks, producer flush,
  * HTTP stop, handles closed) → exit code: 0 clean, 78 bad configuration, 64 bad usage,
  * 1 fatal. A second signal during the drain exits at once with 1.

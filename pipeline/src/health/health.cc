@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <ctime>
 #include <exception>
 
 #include "pipeline/json.h"
@@ -54,13 +55,16 @@ std::string Registry::toJson(const Report& report, std::chrono::system_clock::ti
                              std::chrono::steady_clock::duration uptime) {
   const auto millis =
       std::chrono::time_point_cast<std::chrono::milliseconds>(now).time_since_epoch().count();
-  const auto seconds = std::chrono::floor<std::chrono::seconds>(now);
+  // fmt 9 formats a time_point in local time; the timestamp is UTC whatever TZ says.
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
   json::Writer w;
   w.beginObject();
   w.field("success", report.overall != State::Unhealthy);
   w.key("data").beginObject();
   w.field("status", stateName(report.overall));
-  w.field("timestamp", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", seconds, millis % 1000));
+  w.field("timestamp", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", utc, millis % 1000));
   w.field("uptime", std::chrono::duration<double>(uptime).count());
   w.field("ready", report.ready);
   w.key("checks").beginObject();

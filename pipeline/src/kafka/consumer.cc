@@ -49,19 +49,20 @@ std::vector<TopicPartition> toVector(const rd_kafka_topic_partition_list_t* list
 }
 
 const log::Logger& logger() {
-  static const log::Logger instance("kafka_consumer");
+  static const log::Logger instance("kafka_consumer", std::make_shared<log::RateLimiter>());
   return instance;
 }
 
+// These failures can repeat per record; the message is the rate-limit key.
 void logError(std::string_view message, rd_kafka_resp_err_t err) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    logger().warn(message, {{"error", rd_kafka_err2str(err)}});
+    logger().warnEvery(message, {}, message, {{"error", rd_kafka_err2str(err)}});
   }
 }
 
 void logError(std::string_view message, rd_kafka_error_t* error) {
   if (error != nullptr) {
-    logger().warn(message, {{"error", rd_kafka_error_string(error)}});
+    logger().warnEvery(message, {}, message, {{"error", rd_kafka_error_string(error)}});
     rd_kafka_error_destroy(error);
   }
 }
@@ -95,11 +96,13 @@ Consumer::Consumer(uv_loop_t& loop, ConsumerOptions options, StageMetrics& stage
     : loop_(loop),
       options_(std::move(options)),
       stage_metrics_(stage_metrics),
-      client_metrics_(registry, "consumer"),
+      client_metrics_(registry, options_.metrics_client),
       rebalances_(registry.counter(metrics::names::kKafkaRebalances,
-                                   "Partition assignments and revocations.")),
+                                   "Partition assignments and revocations.",
+                                   {{"client", options_.metrics_client}})),
       assigned_gauge_(registry.gauge(metrics::names::kKafkaAssignedPartitions,
-                                     "Partitions currently assigned to this consumer.")) {}
+                                     "Partitions currently assigned to this consumer.",
+                                     {{"client", options_.metrics_client}})) {}
 
 Result<std::unique_ptr<Consumer>> Consumer::create(uv_loop_t& loop, const KafkaConfig& config,
                                                    ConsumerOptions options,
@@ -205,6 +208,7 @@ void Consumer::deliver(rd_kafka_message_t* message) noexcept {
     rd_kafka_message_destroy(message);
     return;
   }
+  brokers_down_ = false;  // a record arrived: a broker answers
   PartitionState& partition = *it->second;
   partition.in_flight.emplace(message->offset, false);
   ++in_flight_;
@@ -361,9 +365,7 @@ void Consumer::onRebalance(rd_kafka_t*, int error, rd_kafka_topic_partition_list
     default:
       logger().error("Rebalance failed.",
                      {{"error", rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error))}});
-      self->partitions_.clear();
-      self->in_flight_ = 0;
-      logError("Unassign failed.", rd_kafka_assign(self->rk_.get(), nullptr));
+      self->revoke(partitions);
   }
 }
 
@@ -377,6 +379,7 @@ void Consumer::onCommit(rd_kafka_t*, int error, rd_kafka_topic_partition_list_t*
     self->last_error_ = fmt::format("offset commit: {}", rd_kafka_err2str(err));
     return;
   }
+  self->brokers_down_ = false;
   if (!self->options_.on_committed || offsets == nullptr) return;
   for (int i = 0; i < offsets->cnt; ++i) {
     const auto& tp = offsets->elems[i];

@@ -11,6 +11,7 @@ namespace pipeline::kafka {
 struct Producer::Pending {
   Event event;
   DeliveryCallback callback;
+  Accounting accounting = Accounting::StageOutput;
 };
 
 void Producer::KafkaDeleter::operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
@@ -86,7 +87,12 @@ Producer::~Producer() {
 }
 
 void Producer::send(Event event, DeliveryCallback on_delivery) {
-  auto pending = std::make_unique<Pending>(Pending{std::move(event), std::move(on_delivery)});
+  send(Accounting::StageOutput, std::move(event), std::move(on_delivery));
+}
+
+void Producer::send(Accounting accounting, Event event, DeliveryCallback on_delivery) {
+  auto pending =
+      std::make_unique<Pending>(Pending{std::move(event), std::move(on_delivery), accounting});
   ++outstanding_;
   if (!backlog_.empty() || !produce(pending)) backlog_.push_back(std::move(pending));
 }
@@ -138,8 +144,10 @@ void Producer::complete(std::unique_ptr<Pending> pending, const Status& status,
                         const Delivery& delivery) {
   --outstanding_;
   if (status) {
-    stage_metrics_.sent.Increment();
-    stage_metrics_.sent_bytes.Increment(static_cast<double>(pending->event.value.size()));
+    if (pending->accounting == Accounting::StageOutput) {
+      stage_metrics_.sent.Increment();
+      stage_metrics_.sent_bytes.Increment(static_cast<double>(pending->event.value.size()));
+    }
   } else {
     stage_metrics_.error(status.error().type, Phase::Sending).Increment();
     delivery_errors_.Increment();

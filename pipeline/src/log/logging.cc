@@ -174,7 +174,6 @@ Result<Level> parseLevel(std::string_view name) {
   for (Level level : kAll) {
     if (lower == levelName(level)) return level;
   }
-  if (lower == "warning") return Level::Warn;
   return Error{ErrorType::InvalidConfig,
                fmt::format("unknown log level {} (expected trace, debug, info, warn, error or "
                            "critical)",

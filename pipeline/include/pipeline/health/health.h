@@ -48,7 +48,7 @@ class Registry {
   void setDraining() noexcept { draining_ = true; }
   bool draining() const noexcept { return draining_; }
 
-  /** {"success":…,"data":{"status","timestamp","uptime","checks":{name:{status,detail}}}}. */
+  /** {"success":…,"data":{"status","timestamp","uptime","ready","checks":{name:{status,detail}}}}. */
   static std::string toJson(const Report& report, std::chrono::system_clock::time_point now,
                             std::chrono::steady_clock::duration uptime);
 

@@ -43,6 +43,11 @@ class Completion {
   Completion& operator=(const Completion&) = delete;
   ~Completion();
 
+  /** A copyable owner, for callbacks that must be std::function (e.g. delivery callbacks). */
+  static std::shared_ptr<Completion> share(Completion completion) {
+    return std::make_shared<Completion>(std::move(completion));
+  }
+
   void done() { finish(Outcome::Done); }
   void reject() { finish(Outcome::Reject); }
   void retry() { finish(Outcome::Retry); }
@@ -79,6 +84,8 @@ struct ConsumerOptions {
   std::function<void(std::vector<TopicPartition>&)> on_assigned;
   /** Called when partitions are taken away (rebalance or close). */
   std::function<void(const std::vector<TopicPartition>&)> on_revoked;
+  /** The `client` label of this consumer's Kafka metrics; distinct per consumer of a process. */
+  std::string metrics_client = "consumer";
   /** Called when the broker confirmed a commit: (topic, partition, next offset). */
   std::function<void(const std::string&, std::int32_t, std::int64_t)> on_committed;
 };

@@ -43,6 +43,10 @@ class Producer : public EventSink {
 
   void send(Event event, DeliveryCallback on_delivery) override;
 
+  /** Whether an event counts as the stage's output (point_tron_stage_sent_*) or the runtime's. */
+  enum class Accounting { StageOutput, Telemetry };
+  void send(Accounting accounting, Event event, DeliveryCallback on_delivery);
+
   /** Events handed to send() whose callback has not run yet (backlog included). */
   std::size_t outstanding() const noexcept { return outstanding_; }
 

@@ -53,7 +53,7 @@ enum class Level { Trace, Debug, Info, Warn, Error, Critical };
 std::string_view levelName(Level level) noexcept;
 
 /**
- * Parses a level name, case-insensitively ("warning" is accepted for "warn").
+ * Parses a level name, case-insensitively.
  * Returns ErrorType::InvalidConfig naming the bad value and the accepted names.
  */
 [[nodiscard]] Result<Level> parseLevel(std::string_view name);
@@ -177,7 +177,7 @@ class RateLimiter {
 /**
  * The handle every stage logs through: a component name plus the process-wide sinks.
  *
- * Lifecycle: cheap to create and copy; create one per component (`Logger("kafka.consumer")`) at
+ * Lifecycle: cheap to create and copy; create one per component (`Logger("kafka_consumer")`) at
  * any time, even before init(): each call uses whatever logger init() installed last. Copies share
  * the RateLimiter, so `*Every` keys are scoped to the Logger they were created from.
  * Thread-safe: may be called from any thread (librdkafka callbacks included); calls never throw.

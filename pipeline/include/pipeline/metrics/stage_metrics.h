@@ -24,7 +24,7 @@ struct StageMetrics {
   metrics::Counter& sent_bytes;           // their value bytes
   metrics::Histogram& processing_duration;  // handler wall time per event
   metrics::Gauge& in_flight;              // consumed, not yet completed
-  metrics::Counter& bugs;                 // PIPE_BUG conditions hit
+  metrics::Counter& bugs;                 // broken invariants survived (e.g. a handler threw)
   metrics::Gauge& health_status;          // 1 healthy, 0.5 degraded, 0 unhealthy
 
   metrics::Counter& error(ErrorType type, Phase phase);
