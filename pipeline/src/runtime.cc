@@ -254,6 +254,11 @@ Status RuntimeImpl::start() {
   if (!producer) return producer.status();
   producer_ = std::move(*producer);
   producer_->onFatal([this](Status status) { fail(status); });
+  std::vector<std::string> catalogue;
+  for (const auto& spec : kafka::allTopics(settings_.kafka, settings_.topic_sizing)) {
+    catalogue.push_back(spec.name);
+  }
+  producer_->declareTopics(catalogue);
   health_.add("kafka_producer", [this] { return producer_->healthCheck(); });
 
   for (auto* signal : {&sigterm_, &sigint_}) {

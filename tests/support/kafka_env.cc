@@ -14,7 +14,6 @@ namespace testsupport {
 std::string testBrokers() {
   // Not POINTTRON_-prefixed: every POINTTRON_ variable is a configuration key of the stages.
   const char* brokers = std::getenv("TEST_KAFKA_BROKERS");
-  if (brokers == nullptr || *brokers == '\0') brokers = std::getenv("POINTTRON_TEST_BROKERS");
   if (brokers == nullptr || *brokers == '\0') {
     ADD_FAILURE() << "TEST_KAFKA_BROKERS is not set: integration tests need the real broker "
                      "(run ops/test.sh, which starts ops/kafka/broker.sh).";

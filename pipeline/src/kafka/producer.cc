@@ -86,6 +86,12 @@ Producer::~Producer() {
   }
 }
 
+void Producer::declareTopics(const std::vector<std::string>& topics) {
+  for (const auto& topic : topics) {
+    rd_kafka_topic_destroy(rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr));
+  }
+}
+
 void Producer::send(Event event, DeliveryCallback on_delivery) {
   send(Accounting::StageOutput, std::move(event), std::move(on_delivery));
 }

@@ -47,6 +47,13 @@ class Producer : public EventSink {
   enum class Accounting { StageOutput, Telemetry };
   void send(Accounting accounting, Event event, DeliveryCallback on_delivery);
 
+  /**
+   * Names the topics this producer will write to. librdkafka 2.0 learns a topic's partitions
+   * at its next periodic scan after the topic is first named, so the first event to an
+   * undeclared topic can wait about a second; declared topics are looked up at once.
+   */
+  void declareTopics(const std::vector<std::string>& topics);
+
   /** Events handed to send() whose callback has not run yet (backlog included). */
   std::size_t outstanding() const noexcept { return outstanding_; }
 
