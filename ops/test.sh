@@ -19,9 +19,10 @@ export KAFKA_DATA_DIR="$repo/var/test-kafka-$kafka_port"
 
 [[ "${POINTTRON_SKIP_INSTALL:-0}" == 1 ]] || bash ops/install-deps.sh
 
-sanitize=OFF
-[[ "${POINTTRON_SANITIZE:-0}" == 1 ]] && sanitize=ON
-cmake -S . -B "$build_dir" -G Ninja -DPIPELINE_WERROR=ON -DPIPELINE_SANITIZE="$sanitize" >/dev/null
+sanitize=OFF benchmarks=ON
+[[ "${POINTTRON_SANITIZE:-0}" == 1 ]] && sanitize=ON benchmarks=OFF
+cmake -S . -B "$build_dir" -G Ninja -DPIPELINE_WERROR=ON -DPIPELINE_SANITIZE="$sanitize" \
+  -DPIPELINE_BUILD_BENCHMARKS="$benchmarks" >/dev/null
 ninja -C "$build_dir"
 
 needs_broker=1
