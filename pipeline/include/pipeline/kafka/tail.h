@@ -1,0 +1,27 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "pipeline/kafka/kafka_config.h"
+#include "pipeline/kafka/record.h"
+#include "pipeline/status.h"
+
+namespace pipeline::kafka {
+
+/**
+ * The last `per_partition` records of every partition of `topic`, in offset order, indexed by
+ * partition (an empty vector for an empty partition). How a producer that must never re-emit or
+ * skip (the fetcher) learns where it stopped. Reads with a group-less assignment: commits and
+ * group membership are untouched. Blocking, bounded by `timeout`: for start-up, before the loop
+ * runs. Errors: Unavailable when the broker or the records cannot be reached in time; Kafka for
+ * an unknown topic.
+ */
+Result<std::vector<std::vector<Record>>> readTail(const KafkaConfig& config,
+                                                  const std::string& topic,
+                                                  std::size_t per_partition,
+                                                  std::chrono::milliseconds timeout);
+
+}  // namespace pipeline::kafka
