@@ -1,9 +1,15 @@
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <list>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tronsim {
@@ -15,6 +21,11 @@ enum class Profile {
   Empty,    // no transactions (the `transactions` key is absent, as on a real node)
 };
 
+/** "mainnet" / "small" / "empty" → Profile; nullopt for anything else. */
+std::optional<Profile> parseProfile(std::string_view name);
+/** The inverse of parseProfile. */
+const char* profileName(Profile profile);
+
 struct ChainOptions {
   /** Everything generated is a pure function of (seed, height, branch). */
   std::uint64_t seed = 1;
@@ -25,6 +36,10 @@ struct ChainOptions {
   std::int64_t first_timestamp_ms = 1'700'000'000'000;
   /** Probability that a slot is missed (its witness produces nothing, the next block is 6 s on). */
   double missed_slot_rate = 0.01;
+  /** block_header.raw_data.version (mainnet 2024: 29; 0 = omitted, as for 2018 blocks). */
+  std::int32_t block_version = 31;
+  /** Rendered blocks kept in the LRU cache (per (height, branch, visible)); 0 disables it. */
+  std::size_t render_cache_blocks = 64;
 };
 
 /**
@@ -35,9 +50,15 @@ struct ChainOptions {
  * Forks: fork(from_height) puts every height >= from_height on a new branch (new ids, new
  * contents; parentHash of from_height still links to the unchanged block below). Thread-safe:
  * the server may render blocks from several threads while fork() is called from another.
+ *
+ * blockID's 24 hash bytes are a pseudo-hash of (seed, branch, height), not the header hash (a real
+ * hash chain would make height h cost h blocks); txID, raw_data_hex and txTrieRoot are real.
  */
 class Chain {
  public:
+  static constexpr int kWitnessCount = 27;
+  static constexpr std::int64_t kSlotMs = 3000;
+
   explicit Chain(ChainOptions options);
 
   const ChainOptions& options() const noexcept { return options_; }
@@ -47,14 +68,27 @@ class Chain {
   std::int64_t timestampMs(std::int64_t height) const;
   /** Hex address (41…, 42 chars) of the witness that produced `height`. */
   std::string witnessHex(std::int64_t height) const;
+  /** The same witness as a base58check T-address (what visible=true shows). */
+  std::string witnessBase58(std::int64_t height) const;
+  /** The 27 witnesses' hex addresses in schedule order (fixed by the seed). */
+  std::vector<std::string> witnessesHex() const;
+  /**
+   * The 3 s slot of `height`, counted from first_height's slot (0); heights below first_height
+   * are extrapolated without misses. timestampMs = first_timestamp_ms + kSlotMs * slot.
+   */
+  std::int64_t slotOf(std::int64_t height) const;
 
   /**
    * The block as a node renders it for getblockbynum (compact JSON, keys in java-tron's order, no
-   * trailing newline). `visible` = base58 addresses (T…) as with `visible=true`.
+   * trailing newline). `visible` = base58 addresses (T…) as with `visible=true`. Heights below
+   * first_height give `{}` (here, in headerJson and in blockJsonShared).
    */
   std::string blockJson(std::int64_t height, bool visible = false) const;
   /** The header-only form that `getblock` with detail=false returns. */
   std::string headerJson(std::int64_t height, bool visible = false) const;
+  /** blockJson without copying the (≈ 250 KB) string out of the render cache. */
+  std::shared_ptr<const std::string> blockJsonShared(std::int64_t height,
+                                                     bool visible = false) const;
 
   /** Puts every height >= from_height on a new branch. Returns the new branch number. */
   int fork(std::int64_t from_height);
@@ -62,10 +96,34 @@ class Chain {
   int branchOf(std::int64_t height) const;
 
  private:
+  using Id = std::array<std::uint8_t, 32>;
+  struct Rendered;
+  struct Snapshot;
+  struct CacheEntry {
+    std::int64_t height;
+    int branch;
+    bool visible;
+    std::shared_ptr<const Rendered> rendered;
+  };
+
+  int branchLocked(std::int64_t height) const;
+  std::int64_t slotLocked(std::int64_t height) const;
+  bool slotMissed(std::int64_t slot) const;
+  Id idFor(std::int64_t height, int branch) const;
+  std::size_t witnessIndex(std::int64_t slot) const;
+  Snapshot snapshot(std::int64_t height) const;
+  std::shared_ptr<const Rendered> rendered(std::int64_t height, bool visible) const;
+  std::shared_ptr<const Rendered> render(const Snapshot& snap, bool visible) const;
+
   ChainOptions options_;
+  std::vector<std::array<std::uint8_t, 21>> witnesses_;  // kWitnessCount, fixed by the seed
   mutable std::mutex mutex_;
   std::vector<std::int64_t> fork_heights_;  // ascending order of calls; branch = count <= height
-  mutable std::vector<std::int64_t> missed_before_;  // cumulative missed slots, grown on demand
+  // missed_before_[i]: missed slots before the block first_height + i * kCheckpointBlocks (a
+  // checkpoint every 64 blocks, grown on demand; the blocks between are walked from it).
+  mutable std::vector<std::int64_t> missed_before_;
+  mutable std::mutex cache_mutex_;
+  mutable std::list<CacheEntry> cache_;  // most recently used first
 };
 
 }  // namespace tronsim

@@ -1,0 +1,105 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pipeline/status.h"
+#include "pipeline/uv/handle.h"
+#include "tests/tronsim/chain.h"
+
+namespace tronsim {
+
+struct NodeOptions {
+  ChainOptions chain;
+  /** The head at start: the highest visible block. Catch-up mode keeps it until setHead(). */
+  std::int64_t head = 1000;
+  /** > 0: live mode, the head advances by one block every live_interval_ms. */
+  std::uint64_t live_interval_ms = 0;
+  /** Solidified head = head - solidity_lag (java-tron's 27-SR rule gives 18). */
+  std::int64_t solidity_lag = 18;
+  /** Non-empty: recorded-responses mode, every API answer comes from files under this directory
+   *  (docs/tronsim.md, "Recorded responses"). */
+  std::string recorded_dir;
+};
+
+/** The result of fork(). */
+struct ForkResult {
+  std::int64_t from_height = 0;  // first height on the new branch
+  int branch = 0;
+  std::int64_t head = 0;         // head after the optional advance
+};
+
+/**
+ * The simulated node's state: the chain, its head and its solidified head, plus the recorded
+ * responses of recorded mode. Heights above the head do not exist yet for the API, even though
+ * the chain can render them.
+ *
+ * Lifecycle: construct -> start() (arms the live timer in live mode) -> stop() or destruction.
+ * Loop thread only (the chain itself is thread-safe).
+ */
+class Node {
+ public:
+  Node(uv_loop_t& loop, NodeOptions options);
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  /** Errors: Io if the live timer cannot be created or started. */
+  [[nodiscard]] pipeline::Status start();
+  void stop() noexcept;
+
+  const NodeOptions& options() const noexcept { return options_; }
+  Chain& chain() noexcept { return *chain_; }
+  const Chain& chain() const noexcept { return *chain_; }
+
+  bool live() const noexcept { return options_.live_interval_ms > 0; }
+  std::int64_t firstHeight() const noexcept { return options_.chain.first_height; }
+  std::int64_t head() const noexcept { return head_; }
+  /** head - solidity_lag; below firstHeight() means no block is solidified yet. */
+  std::int64_t solidHead() const noexcept { return head_ - options_.solidity_lag; }
+  /** The top of the view of `/wallet/` (solid = false) or `/walletsolidity/` (solid = true). */
+  std::int64_t viewHead(bool solid) const noexcept { return solid ? solidHead() : head(); }
+  /** True when `height` exists in that view. */
+  bool visible(std::int64_t height, bool solid) const noexcept {
+    return height >= firstHeight() && height <= viewHead(solid);
+  }
+
+  /** Sets the head (any mode; live mode keeps advancing from there). Clamped to >= first - 1. */
+  void setHead(std::int64_t height) noexcept;
+  void advance(std::int64_t blocks = 1) noexcept { setHead(head_ + blocks); }
+
+  /**
+   * Replaces the top `depth` blocks: chain.fork(head - depth + 1), then advances the head by
+   * `advance` blocks. Errors: InvalidArgument if depth < 1 or reaches below firstHeight().
+   */
+  [[nodiscard]] pipeline::Result<ForkResult> fork(std::int64_t depth, std::int64_t advance = 0);
+
+  /** Called after every head change (tests, logs). */
+  void setOnHeadChanged(std::function<void(std::int64_t head)> callback) {
+    on_head_changed_ = std::move(callback);
+  }
+
+  bool recordedMode() const noexcept { return !options_.recorded_dir.empty(); }
+  /**
+   * Recorded mode: the file <recorded_dir>/<api>/<endpoint>/<key>.json, or, with an empty key,
+   * <recorded_dir>/<api>/<endpoint>.json. nullopt when it does not exist or cannot be read, or
+   * when `key` could escape the directory.
+   */
+  std::optional<std::string> recorded(std::string_view api, std::string_view endpoint,
+                                      std::string_view key) const;
+
+ private:
+  uv_loop_t& loop_;
+  NodeOptions options_;
+  std::unique_ptr<Chain> chain_;
+  std::int64_t head_ = 0;
+  pipeline::uv::Timer live_timer_;
+  std::function<void(std::int64_t)> on_head_changed_;
+};
+
+}  // namespace tronsim
