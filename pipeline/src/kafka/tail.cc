@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <memory>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -48,8 +49,12 @@ Result<std::vector<std::vector<Record>>> readTail(const KafkaConfig& config,
   std::size_t remaining = 0;
   for (std::int32_t p = 0; p < *partitions; ++p) {
     std::int64_t low = 0, high = 0;
-    const auto err =
-        rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high, left());
+    auto err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high, left());
+    // A topic created a moment ago may not have a leader yet: ask again until the deadline.
+    while (err != RD_KAFKA_RESP_ERR_NO_ERROR && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high, left());
+    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Error{ErrorType::Unavailable, fmt::format("end offsets of {}[{}]: {}", topic, p,
                                                        rd_kafka_err2str(err))};
