@@ -28,7 +28,8 @@ pipeline::Result<std::shared_ptr<FetchLoop>> FetchLoop::create(pipeline::Runtime
                                                                FetcherConfig config) {
   const std::string topic = rt.topic(pipeline::kafka::topics::kBlocksRaw);
   const std::size_t keep = config.sequencer.max_fork_depth + 1;
-  auto records = pipeline::kafka::readTail(rt.settings().kafka, topic, keep, kTailTimeout);
+  auto records = pipeline::kafka::readTail(rt.settings().kafka, topic, keep + kMaxUnacknowledged,
+                                           kTailTimeout);
   if (!records) return records.error();
   BlockParser parser;
   std::vector<std::vector<TailRecord>> partitions;
@@ -45,10 +46,16 @@ pipeline::Result<std::shared_ptr<FetchLoop>> FetchLoop::create(pipeline::Runtime
       out.push_back(*parsed);
     }
   }
-  Tail tail = analyzeTail(partitions, keep);
+  Tail tail = analyzeTail(partitions, keep + kMaxUnacknowledged);
+  if (tail.recent.size() > keep) {
+    tail.recent.erase(tail.recent.begin(),
+                      tail.recent.end() - static_cast<std::ptrdiff_t>(keep));
+  }
   if (tail.tip) {
     rt.log().info("Resuming after the tail of blocks.raw.",
-                  {{"height", tail.tip->height}, {"block_id", tail.tip->block_id}});
+                  {{"height", tail.tip->height},
+                   {"block_id", tail.tip->block_id},
+                   {"present_above_gap", tail.present_above.size()}});
   }
   std::shared_ptr<FetchLoop> self(new FetchLoop(rt, std::move(config), std::move(tail)));
   auto client = pipeline::http::Client::create(
@@ -107,8 +114,24 @@ void FetchLoop::pump() noexcept {
 }
 
 void FetchLoop::publish() {
-  for (auto& output : sequencer_->takeOutput()) {
+  for (auto& output : sequencer_->takeOutput()) backlog_.push_back(std::move(output));
+  while (!backlog_.empty() && unacknowledged_ < kMaxUnacknowledged) {
+    Output output = std::move(backlog_.front());
+    backlog_.pop_front();
     const bool retraction = output.type == Output::Type::Retraction;
+    if (!retraction) {
+      // Acknowledged before a crash above a gap: already on the topic, never published twice.
+      auto present = tail_.present_above.find(output.block.height);
+      if (present != tail_.present_above.end()) {
+        const bool same = present->second == output.block.block_id;
+        tail_.present_above.erase(present);
+        if (same) {
+          sequencer_->onDelivered(output.block.raw_json.size());
+          metrics_.last_emitted_height.Set(static_cast<double>(output.block.height));
+          continue;
+        }
+      }
+    }
     std::string value =
         retraction ? retractionValue(output.block.ref()) : std::move(output.block.raw_json);
     const std::uint64_t bytes = retraction ? 0 : value.size();
@@ -119,6 +142,7 @@ void FetchLoop::publish() {
       metrics_.emitted_blocks.Increment();
       metrics_.last_emitted_height.Set(static_cast<double>(height));
     }
+    ++unacknowledged_;
     rt_.sink().send(
         {.topic = topic_,
          .key = std::to_string(height),
@@ -133,6 +157,7 @@ void FetchLoop::publish() {
                                                   status.error().message)));
             return;
           }
+          --unacknowledged_;
           if (sequencer_) sequencer_->onDelivered(bytes);
           pump();
         });

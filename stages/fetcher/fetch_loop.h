@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,6 +33,13 @@ namespace stages::fetcher {
  */
 class FetchLoop {
  public:
+  /**
+   * Heights handed to the producer and not yet acknowledged, at most. Partitions acknowledge
+   * independently, so after a crash the heights on blocks.raw can have gaps within this span;
+   * reading back this many records per partition (plus the fork depth) finds every such gap.
+   */
+  static constexpr std::size_t kMaxUnacknowledged = 256;
+
   [[nodiscard]] static pipeline::Result<std::shared_ptr<FetchLoop>> create(pipeline::Runtime& rt,
                                                                            FetcherConfig config);
   void start();
@@ -71,6 +79,8 @@ class FetchLoop {
   std::unique_ptr<pipeline::http::Client> client_;
   pipeline::uv::Timer timer_;
   std::map<std::uint64_t, std::size_t> requests_;  // in-flight range request -> node
+  std::deque<Output> backlog_;       // released by the sequencer, not yet handed to the producer
+  std::size_t unacknowledged_ = 0;   // handed to the producer, not yet acknowledged
   bool head_poll_in_flight_ = false;
   std::int64_t next_head_poll_ms_ = 0;  // wall clock
   std::int64_t last_head_height_ = -1;

@@ -65,15 +65,20 @@ Tail analyzeTail(const std::vector<std::vector<TailRecord>>& partitions, std::si
       complete_from = std::max(complete_from, lowest);
     }
   }
-  // Resume below the first gap: re-emitting above it is better than skipping a height.
+  // Resume below the first gap; what is present above it is remembered, not re-published.
+  Tail tail;
   for (auto it = latest.lower_bound(complete_from); it != latest.end(); ++it) {
     auto next = std::next(it);
     if (next != latest.end() && next->first != it->first + 1) {
+      for (auto above = next; above != latest.end(); ++above) {
+        if (!above->second->retraction) {
+          tail.present_above.emplace(above->first, above->second->block_id);
+        }
+      }
       latest.erase(next, latest.end());
       break;
     }
   }
-  Tail tail;
   auto it = latest.rbegin();
   while (it != latest.rend() && it->second->retraction) ++it;
   if (it == latest.rend()) return tail;

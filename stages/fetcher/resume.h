@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,11 @@ pipeline::Result<TailRecord> tailRecordFrom(std::string_view value, BlockParser&
 struct Tail {
   std::optional<BlockRef> tip;
   std::vector<BlockRef> recent;
+  /**
+   * Blocks already on blocks.raw above a gap (acknowledged out of order before a crash), by
+   * height: the fetcher re-fetches from the gap but must not publish these again.
+   */
+  std::map<std::int64_t, std::string> present_above;
 };
 Tail analyzeTail(const std::vector<std::vector<TailRecord>>& partitions, std::size_t keep);
 

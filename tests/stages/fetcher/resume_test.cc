@@ -47,6 +47,8 @@ TEST(AnalyzeTailTest, ResumesBelowAGap) {
   auto tail = analyzeTail({{block(96), block(99)}, {block(100), block(103)}, {block(101)}}, 2);
   ASSERT_TRUE(tail.tip.has_value());
   EXPECT_EQ(101, tail.tip->height);  // 102 is missing while 103 exists
+  ASSERT_EQ(1u, tail.present_above.size());
+  EXPECT_EQ(syntheticId(103, 0), tail.present_above.at(103));
   // Heights below a window start may be missing from what was read: not a gap.
   tail = analyzeTail({{block(90), block(99)}, {block(97), block(100)}, {block(98), block(101)}}, 2);
   EXPECT_EQ(101, tail.tip->height);
