@@ -219,16 +219,28 @@ bool Sequencer::onBlocks(std::uint64_t id, std::vector<ParsedBlock> blocks, Time
   return true;
 }
 
-bool Sequencer::onEmpty(std::uint64_t id, TimePoint now) {
+// Removes request `id`; a walk-back probe that found nothing is handed to the walk-back logic.
+// Returns the range request to re-plan, or nothing (unknown id, or a walk-back probe).
+std::optional<Sequencer::Pending> Sequencer::takeRange(std::uint64_t id, TimePoint now,
+                                                       bool& known) {
   auto it = pending_.find(id);
-  if (it == pending_.end()) return false;
+  known = it != pending_.end();
+  if (!known) return std::nullopt;
   const Pending pending = it->second;
   pending_.erase(it);
   if (pending.walk_back) {
     std::vector<ParsedBlock> none;
     onWalkBack(pending, none, now);
-    return true;
+    return std::nullopt;
   }
+  return pending;
+}
+
+bool Sequencer::onEmpty(std::uint64_t id, TimePoint now) {
+  bool known = false;
+  auto taken = takeRange(id, now, known);
+  if (!taken) return known;
+  const Pending& pending = *taken;
   const std::int64_t start = std::max(pending.start, next_);
   const std::int64_t mid = start + (pending.end - start + 1) / 2;
   const TimePoint when = backoff(pending.attempt, now);
@@ -238,15 +250,10 @@ bool Sequencer::onEmpty(std::uint64_t id, TimePoint now) {
 }
 
 bool Sequencer::onFailure(std::uint64_t id, TimePoint now) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return false;
-  const Pending pending = it->second;
-  pending_.erase(it);
-  if (pending.walk_back) {
-    std::vector<ParsedBlock> none;
-    onWalkBack(pending, none, now);
-    return true;
-  }
+  bool known = false;
+  auto taken = takeRange(id, now, known);
+  if (!taken) return known;
+  const Pending& pending = *taken;
   addRedo(std::max(pending.start, next_), pending.end, pending.attempt + 1,
           backoff(pending.attempt, now));
   return true;

@@ -202,6 +202,7 @@ class Sequencer {
   void emit(ParsedBlock block);
   void startFork(ParsedBlock block);
   void onWalkBack(const Pending& pending, std::vector<ParsedBlock>& blocks, TimePoint now);
+  std::optional<Pending> takeRange(std::uint64_t id, TimePoint now, bool& known);
   void abandonFork(TimePoint now);
   const BlockRef* recentAt(std::int64_t height) const;
   TimePoint backoff(std::uint32_t attempt, TimePoint now);

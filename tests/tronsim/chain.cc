@@ -37,18 +37,6 @@ void putBe64(std::uint8_t* out, std::uint64_t value) {
   }
 }
 
-void appendInt(std::string& out, std::int64_t value) {
-  char buf[24];
-  const auto res = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, res.ptr);
-}
-
-void appendQuotedHex(std::string& out, const void* data, std::size_t size) {
-  out.push_back('"');
-  appendHex(out, data, size);
-  out.push_back('"');
-}
-
 struct ProfileRange {
   int min;
   int max;

@@ -1,5 +1,7 @@
 #include "tests/tronsim/crypto.h"
 
+#include <charconv>
+
 #include <openssl/evp.h>
 
 #include <cstdlib>
@@ -81,6 +83,18 @@ std::optional<std::string> fromHex(std::string_view hex) {
     out[i] = static_cast<char>((hi << 4) | lo);
   }
   return out;
+}
+
+void appendQuotedHex(std::string& out, const void* data, std::size_t size) {
+  out.push_back('"');
+  appendHex(out, data, size);
+  out.push_back('"');
+}
+
+void appendInt(std::string& out, std::int64_t value) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, res.ptr);
 }
 
 }  // namespace tronsim

@@ -18,6 +18,10 @@ inline Hash256 sha256(std::string_view bytes) { return sha256(bytes.data(), byte
 
 /** Appends the lowercase hex of `size` bytes to `out`. */
 void appendHex(std::string& out, const void* data, std::size_t size);
+/** `"<hex>"`: a JSON string of hex digits, as java-tron writes hashes and raw bytes. */
+void appendQuotedHex(std::string& out, const void* data, std::size_t size);
+/** A decimal integer, for hand-written JSON on the hot rendering path. */
+void appendInt(std::string& out, std::int64_t value);
 std::string toHex(const void* data, std::size_t size);
 inline std::string toHex(std::string_view bytes) { return toHex(bytes.data(), bytes.size()); }
 /** Decodes an even-length hex string (either case); nullopt on any other character. */

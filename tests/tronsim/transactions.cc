@@ -351,18 +351,6 @@ Hash256 leafOf(const Transaction& tx, std::string& buf) {
 
 // ---- JSON ----
 
-void appendInt(std::string& out, std::int64_t value) {
-  char buf[24];
-  const auto res = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, res.ptr);
-}
-
-void appendHexString(std::string& out, const void* data, std::size_t size) {
-  out.push_back('"');
-  appendHex(out, data, size);
-  out.push_back('"');
-}
-
 const char* resourceName(std::uint8_t resource) {
   return resource == 1 ? "ENERGY" : resource == 2 ? "TRON_POWER" : "BANDWIDTH";
 }
@@ -395,7 +383,7 @@ void appendValueJson(std::string& out, const Transaction& tx, bool visible) {
         out.append(name);
         out.push_back('"');
       } else {
-        appendHexString(out, name.data(), name.size());
+        appendQuotedHex(out, name.data(), name.size());
       }
       out.append(",\"owner_address\":");
       appendAddressJson(out, tx.owner, visible);
@@ -405,7 +393,7 @@ void appendValueJson(std::string& out, const Transaction& tx, bool visible) {
     }
     case ContractKind::TriggerSmartContract:
       out.append("{\"data\":");
-      appendHexString(out, tx.data.data(), tx.data.size());
+      appendQuotedHex(out, tx.data.data(), tx.data.size());
       out.append(",\"owner_address\":");
       appendAddressJson(out, tx.owner, visible);
       out.append(",\"contract_address\":");
@@ -464,10 +452,10 @@ void appendTransactionJson(std::string& out, const Transaction& tx, bool visible
   out.append("\"}],\"signature\":[");
   for (std::size_t i = 0; i < tx.signature_count; ++i) {
     if (i != 0) out.push_back(',');
-    appendHexString(out, tx.signatures[i].data(), tx.signatures[i].size());
+    appendQuotedHex(out, tx.signatures[i].data(), tx.signatures[i].size());
   }
   out.append("],\"txID\":");
-  appendHexString(out, tx.txid.data(), tx.txid.size());
+  appendQuotedHex(out, tx.txid.data(), tx.txid.size());
   out.append(",\"raw_data\":{\"contract\":[{\"parameter\":{\"value\":");
   appendValueJson(out, tx, visible);
   out.append(",\"type_url\":\"");
@@ -481,9 +469,9 @@ void appendTransactionJson(std::string& out, const Transaction& tx, bool visible
     appendInt(out, tx.permission_id);
   }
   out.append("}],\"ref_block_bytes\":");
-  appendHexString(out, tx.ref_block_bytes.data(), tx.ref_block_bytes.size());
+  appendQuotedHex(out, tx.ref_block_bytes.data(), tx.ref_block_bytes.size());
   out.append(",\"ref_block_hash\":");
-  appendHexString(out, tx.ref_block_hash.data(), tx.ref_block_hash.size());
+  appendQuotedHex(out, tx.ref_block_hash.data(), tx.ref_block_hash.size());
   out.append(",\"expiration\":");
   appendInt(out, tx.expiration);
   if (tx.fee_limit != 0) {
@@ -495,7 +483,7 @@ void appendTransactionJson(std::string& out, const Transaction& tx, bool visible
     appendInt(out, tx.timestamp);
   }
   out.append("},\"raw_data_hex\":");
-  appendHexString(out, tx.raw.data(), tx.raw.size());
+  appendQuotedHex(out, tx.raw.data(), tx.raw.size());
   out.push_back('}');
 }
 
