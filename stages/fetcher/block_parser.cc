@@ -109,46 +109,161 @@ struct BlockParser::Impl {
   simdjson::dom::parser dom;
   simdjson::ondemand::parser ondemand;
 
-  // Verifies one block object and fills `out` (raw_json is set by the caller).
+  // What a block's header says, before verification.
+  struct HeaderFields {
+    std::optional<std::string_view> id;
+    std::optional<std::int64_t> number;
+    bool number_invalid = false;
+    std::optional<std::string_view> parent;
+    std::optional<std::int64_t> timestamp;
+    bool timestamp_invalid = false;
+    bool has_raw_data = false;
+  };
+
+  // Verifies one block's header fields and fills `out` (raw_json is set by the caller).
+  static std::optional<std::string> checkBlock(const HeaderFields& fields, ParsedBlock& out) {
+    if (!fields.id) return "block has no blockID";
+    const std::string_view id = *fields.id;
+    if (id.size() != 64 || !isHex(id)) return "blockID is not 64 hex characters";
+    if (!fields.has_raw_data) return "block has no block_header.raw_data";
+    if (!fields.number && !fields.number_invalid) return "block has no number";
+    if (!fields.number || *fields.number < 0) return "block number is not a non-negative integer";
+    const std::int64_t number = *fields.number;
+    std::uint64_t prefix = 0;
+    std::from_chars(id.data(), id.data() + 16, prefix, 16);
+    if (prefix != static_cast<std::uint64_t>(number)) {
+      return "blockID does not start with the height " + std::to_string(number);
+    }
+    std::string_view parent;
+    if (fields.parent) {
+      parent = *fields.parent;
+      if (parent.size() != 64 || !isHex(parent)) return "parentHash is not 64 hex characters";
+    } else if (number != 0) {
+      return "block " + std::to_string(number) + " has no parentHash";
+    }
+    if (fields.timestamp_invalid) return "block timestamp is not an integer";
+    if (!fields.timestamp && number != 0) {
+      return "block " + std::to_string(number) + " has no timestamp";
+    }
+    out.height = number;
+    out.block_id = std::string(id);
+    out.parent_id = std::string(parent);
+    out.timestamp_ms = fields.timestamp.value_or(0);
+    return std::nullopt;
+  }
+
+  // The DOM path: any whitespace, any key order.
   static std::optional<std::string> readBlock(simdjson::dom::element element, ParsedBlock& out) {
     simdjson::dom::object block;
     if (element.get_object().get(block) != simdjson::SUCCESS) return "block is not an object";
+    HeaderFields fields;
     std::string_view id;
-    if (block["blockID"].get_string().get(id) != simdjson::SUCCESS) return "block has no blockID";
-    if (id.size() != 64 || !isHex(id)) return "blockID is not 64 hex characters";
+    if (block["blockID"].get_string().get(id) == simdjson::SUCCESS) fields.id = id;
     simdjson::dom::object raw;
-    if (block.at_pointer("/block_header/raw_data").get_object().get(raw) != simdjson::SUCCESS) {
-      return "block has no block_header.raw_data";
+    if (block.at_pointer("/block_header/raw_data").get_object().get(raw) == simdjson::SUCCESS) {
+      fields.has_raw_data = true;
+      simdjson::dom::element number_element;
+      if (raw["number"].get(number_element) == simdjson::SUCCESS) {
+        fields.number = int64Field(number_element);
+        fields.number_invalid = !fields.number;
+      }
+      std::string_view parent;
+      if (raw["parentHash"].get_string().get(parent) == simdjson::SUCCESS) fields.parent = parent;
+      simdjson::dom::element ts_element;
+      if (raw["timestamp"].get(ts_element) == simdjson::SUCCESS) {
+        fields.timestamp = int64Field(ts_element);
+        fields.timestamp_invalid = !fields.timestamp;
+      }
     }
-    simdjson::dom::element number_element;
-    if (raw["number"].get(number_element) != simdjson::SUCCESS) return "block has no number";
-    const auto number = int64Field(number_element);
-    if (!number || *number < 0) return "block number is not a non-negative integer";
-    std::uint64_t prefix = 0;
-    std::from_chars(id.data(), id.data() + 16, prefix, 16);
-    if (prefix != static_cast<std::uint64_t>(*number)) {
-      return "blockID does not start with the height " + std::to_string(*number);
-    }
-    std::string_view parent;
-    if (raw["parentHash"].get_string().get(parent) == simdjson::SUCCESS) {
-      if (parent.size() != 64 || !isHex(parent)) return "parentHash is not 64 hex characters";
-    } else if (*number != 0) {
-      return "block " + std::to_string(*number) + " has no parentHash";
-    }
-    std::int64_t timestamp = 0;
-    simdjson::dom::element ts_element;
-    if (raw["timestamp"].get(ts_element) == simdjson::SUCCESS) {
-      const auto ts = int64Field(ts_element);
-      if (!ts) return "block timestamp is not an integer";
-      timestamp = *ts;
-    } else if (*number != 0) {
-      return "block " + std::to_string(*number) + " has no timestamp";
-    }
-    out.height = *number;
-    out.block_id = std::string(id);
-    out.parent_id = std::string(parent);
-    out.timestamp_ms = timestamp;
+    return checkBlock(fields, out);
+  }
+
+  // An on-demand integer that java-tron writes as a number (or, with int64_as_string, a string).
+  static std::optional<std::int64_t> int64Value(simdjson::ondemand::value value) {
+    std::int64_t number = 0;
+    if (value.get_int64().get(number) == simdjson::SUCCESS) return number;
+    std::string_view text;
+    if (value.get_string().get(text) == simdjson::SUCCESS) return parseDecimal(text);
     return std::nullopt;
+  }
+
+  // The hot path for {"block":[...]}: one on-demand pass reads each block's header fields and
+  // its raw byte span together (the transactions are skipped, not parsed into a tree). Returns
+  // nothing when the body is not of that shape, so the DOM path decides.
+  std::optional<NodeAnswer> parseBlockList(const simdjson::padded_string& padded) {
+    simdjson::ondemand::document doc;
+    if (ondemand.iterate(padded).get(doc) != simdjson::SUCCESS) return std::nullopt;
+    simdjson::ondemand::object root;
+    if (doc.get_object().get(root) != simdjson::SUCCESS) return std::nullopt;
+    simdjson::ondemand::array list;
+    if (root["block"].get_array().get(list) != simdjson::SUCCESS) return std::nullopt;
+    NodeAnswer answer;
+    answer.kind = AnswerKind::Blocks;
+    for (auto item : list) {
+      const char* start = nullptr;
+      if (doc.current_location().get(start) != simdjson::SUCCESS) return std::nullopt;
+      simdjson::ondemand::object block;
+      if (item.get_object().get(block) != simdjson::SUCCESS) {
+        return malformed("block list element is not an object");
+      }
+      HeaderFields fields;
+      for (auto field : block) {
+        std::string_view key;
+        if (field.unescaped_key().get(key) != simdjson::SUCCESS) return std::nullopt;
+        if (key == "blockID") {
+          std::string_view id;
+          if (field.value().get_string().get(id) == simdjson::SUCCESS) fields.id = id;
+        } else if (key == "block_header") {
+          simdjson::ondemand::object header;
+          if (field.value().get_object().get(header) != simdjson::SUCCESS) continue;
+          for (auto header_field : header) {
+            std::string_view header_key;
+            if (header_field.unescaped_key().get(header_key) != simdjson::SUCCESS) return std::nullopt;
+            if (header_key != "raw_data") continue;
+            simdjson::ondemand::object raw;
+            if (header_field.value().get_object().get(raw) != simdjson::SUCCESS) continue;
+            fields.has_raw_data = true;
+            for (auto raw_field : raw) {
+              std::string_view raw_key;
+              if (raw_field.unescaped_key().get(raw_key) != simdjson::SUCCESS) return std::nullopt;
+              simdjson::ondemand::value value;
+              if (raw_field.value().get(value) != simdjson::SUCCESS) return std::nullopt;
+              if (raw_key == "number") {
+                fields.number = int64Value(value);
+                fields.number_invalid = !fields.number;
+              } else if (raw_key == "parentHash") {
+                std::string_view parent;
+                if (value.get_string().get(parent) == simdjson::SUCCESS) fields.parent = parent;
+              } else if (raw_key == "timestamp") {
+                fields.timestamp = int64Value(value);
+                fields.timestamp_invalid = !fields.timestamp;
+              }
+            }
+          }
+        }
+      }
+      const char* end = nullptr;
+      std::string_view raw;
+      if (doc.current_location().get(end) == simdjson::SUCCESS) {
+        // `end` is the ',' or ']' after the object: keep up to its closing '}'.
+        raw = std::string_view(start, static_cast<std::size_t>(end - start));
+        raw = raw.substr(0, raw.rfind('}') + 1);
+      } else {
+        // Past the last token: the rest is this object, then ']' and the root's '}'.
+        raw = trim(std::string_view(start, static_cast<std::size_t>(
+                                               padded.data() + padded.size() - start)));
+        for (char closing : {'}', ']'}) {
+          if (raw.empty() || raw.back() != closing) return std::nullopt;
+          raw = trim(raw.substr(0, raw.size() - 1));
+        }
+      }
+      if (raw.size() < 2 || raw.front() != '{' || raw.back() != '}') return std::nullopt;
+      ParsedBlock parsed;
+      if (auto problem = checkBlock(fields, parsed)) return malformed(std::move(*problem));
+      parsed.raw_json = std::string(raw);
+      answer.blocks.push_back(std::move(parsed));
+    }
+    return answer;
   }
 
   NodeAnswer parse(std::string_view body) {
@@ -156,6 +271,10 @@ struct BlockParser::Impl {
     if (text.empty()) return malformed("empty body");
     if (text.front() != '{') return malformed("not a JSON object: " + std::string(text.substr(0, 80)));
     const simdjson::padded_string padded(text);
+    // java-tron's compact list answer, the catch-up hot path: one pass (see parseBlockList).
+    if (text.starts_with(R"({"block":[)")) {
+      if (auto answer = parseBlockList(padded)) return std::move(*answer);
+    }
     simdjson::dom::element root;
     if (auto error = dom.parse(padded).get(root); error != simdjson::SUCCESS) {
       return malformed(std::string("invalid JSON: ") + simdjson::error_message(error));

@@ -1,6 +1,7 @@
 #include "stages/fetcher/block_parser.h"
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include "tests/stages/fetcher/test_blocks.h"
 
@@ -218,6 +219,54 @@ TEST(ParseRetryAfterTest, SecondsAndDates) {
   EXPECT_FALSE(parseRetryAfter("soon", 0).has_value());
   EXPECT_FALSE(parseRetryAfter("-5", 0).has_value());
   EXPECT_FALSE(parseRetryAfter("", 0).has_value());
+}
+
+}  // namespace
+}  // namespace stages::fetcher
+
+namespace stages::fetcher {
+namespace {
+
+// java-tron's compact {"block":[…]} answer takes the one-pass path: its blocks, fields and raw
+// byte spans equal what the general path finds in the same list written with whitespace.
+TEST(BlockParserFastPathTest, CompactListMatchesTheGeneralPath) {
+  for (const std::string file :
+       {"mainnet-getblockbylimitnext-1-4.json", "shasta-getblockbylimitnext-1-4.json"}) {
+    const std::string pretty = testing::readFixture(file);
+    simdjson::dom::parser dom;
+    const std::string compact = simdjson::minify(dom.parse(pretty));
+    ASSERT_TRUE(compact.starts_with(R"({"block":[)")) << file;
+    BlockParser parser;
+    const NodeAnswer general = parser.parseBody(" " + pretty);  // leading blank: general path
+    const NodeAnswer fast = parser.parseBody(compact);
+    ASSERT_EQ(AnswerKind::Blocks, general.kind) << general.message;
+    ASSERT_EQ(AnswerKind::Blocks, fast.kind) << fast.message;
+    ASSERT_EQ(general.blocks.size(), fast.blocks.size());
+    simdjson::dom::element list = dom.parse(compact)["block"];
+    std::size_t index = 0;
+    for (simdjson::dom::element block : list.get_array()) {
+      const ParsedBlock& expected = general.blocks[index];
+      const ParsedBlock& got = fast.blocks[index];
+      EXPECT_EQ(expected.height, got.height);
+      EXPECT_EQ(expected.block_id, got.block_id);
+      EXPECT_EQ(expected.parent_id, got.parent_id);
+      EXPECT_EQ(expected.timestamp_ms, got.timestamp_ms);
+      EXPECT_EQ(simdjson::minify(block), got.raw_json) << file << " block " << index;
+      ++index;
+    }
+  }
+}
+
+// A block in a compact list that fails verification is still rejected on the one-pass path.
+TEST(BlockParserFastPathTest, CompactListStillVerifiesHeights) {
+  BlockParser parser;
+  const std::string body =
+      R"({"block":[{"blockID":"0000000000000002aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",)"
+      R"("block_header":{"raw_data":{"number":3,"parentHash":)"
+      R"("0000000000000002aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","timestamp":1}}}]})";
+  const NodeAnswer answer = parser.parseBody(body);
+  EXPECT_EQ(AnswerKind::Malformed, answer.kind);
+  EXPECT_NE(std::string::npos, answer.message.find("does not start with the height 3"));
 }
 
 }  // namespace
