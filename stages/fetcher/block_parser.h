@@ -37,7 +37,7 @@ struct NodeAnswer {
 };
 
 /**
- * Parses and classifies TRON HTTP API answers (docs: /work/shared/guide/tron-api.md §1, §2, §7):
+ * Parses and classifies TRON HTTP API answers (java-tron's HTTP API; real answers in tests/fixtures/tron-blocks/):
  * getnowblock / getblockbynum / getblock block objects and getblockbylimitnext /
  * getblockbylatestnum lists. Accepts any whitespace and key order; int64 fields as JSON numbers
  * or decimal strings (int64_as_string). Each block is verified: blockID is 64 hex characters whose

@@ -16,6 +16,10 @@ constexpr std::int64_t kCatchUpHeadPollMs = 3000;
 
 TimePoint steadyNow() { return Clock::now(); }
 
+FailureKind transportFailureKind(const pipeline::Error& error) {
+  return error.type == pipeline::ErrorType::Timeout ? FailureKind::Timeout : FailureKind::Transport;
+}
+
 }  // namespace
 
 std::int64_t FetchLoop::wallMs() {
@@ -109,7 +113,7 @@ void FetchLoop::pump() noexcept {
     if (!draining_) planRequests(now);
   }
   if (!draining_ && !head_poll_in_flight_ && wallMs() >= next_head_poll_ms_) pollHead();
-  updateMetrics(now);
+  updateMetrics();
   armTimer(now);
 }
 
@@ -195,16 +199,24 @@ void FetchLoop::sendRange(const FetchRequest& request, std::size_t node) {
   });
 }
 
-NodeAnswer FetchLoop::interpret(const pipeline::Result<pipeline::http::Response>& response) {
-  if (!response) {
-    NodeAnswer answer;
-    answer.kind = AnswerKind::Malformed;
-    answer.message = response.error().message;
-    return answer;
-  }
-  metrics_.fetched_bytes.Increment(static_cast<double>(response->body.size()));
-  return parser_.interpret(response->status, response->headers.get("Retry-After").value_or(""),
-                           response->body, wallMs());
+bool FetchLoop::abandonWhileDraining(std::size_t node) {
+  if (!draining_) return false;
+  pool_.onAbandoned(node);
+  if (requests_.empty() && !head_poll_in_flight_ && drained_) std::exchange(drained_, nullptr)();
+  return true;
+}
+
+void FetchLoop::recordTransportFailure(std::size_t node, TimePoint now,
+                                       const pipeline::Error& error) {
+  const FailureKind kind = transportFailureKind(error);
+  metrics_.nodes[node].error(kind).Increment();
+  pool_.onFailure(node, now, kind, std::nullopt);
+}
+
+NodeAnswer FetchLoop::interpret(const pipeline::http::Response& response) {
+  metrics_.fetched_bytes.Increment(static_cast<double>(response.body.size()));
+  return parser_.interpret(response.status, response.headers.get("Retry-After").value_or(""),
+                           response.body, wallMs());
 }
 
 void FetchLoop::recordNode(std::size_t node, TimePoint sent, TimePoint now,
@@ -227,27 +239,15 @@ void FetchLoop::recordNode(std::size_t node, TimePoint sent, TimePoint now,
 void FetchLoop::onRangeAnswer(std::uint64_t id, std::size_t node, TimePoint sent,
                               pipeline::Result<pipeline::http::Response> response) {
   requests_.erase(id);
-  if (draining_ || !sequencer_) {
-    pool_.onAbandoned(node);
-    if (draining_ && requests_.empty() && drained_) std::exchange(drained_, nullptr)();
-    return;
-  }
+  if (abandonWhileDraining(node) || !sequencer_) return;
   const TimePoint now = steadyNow();
-  NodeAnswer answer = interpret(response);
-  if (!response && response.error().type == pipeline::ErrorType::Timeout) {
-    metrics_.nodes[node].error(FailureKind::Timeout).Increment();
-    pool_.onFailure(node, now, FailureKind::Timeout, std::nullopt);
-    sequencer_->onFailure(id, now);
-    pump();
-    return;
-  }
   if (!response) {
-    metrics_.nodes[node].error(FailureKind::Transport).Increment();
-    pool_.onFailure(node, now, FailureKind::Transport, std::nullopt);
+    recordTransportFailure(node, now, response.error());
     sequencer_->onFailure(id, now);
     pump();
     return;
   }
+  NodeAnswer answer = interpret(*response);
   recordNode(node, sent, now, answer);
   switch (answer.kind) {
     case AnswerKind::Blocks:
@@ -289,23 +289,15 @@ void FetchLoop::pollHead() {
 void FetchLoop::onHeadAnswer(std::size_t node, TimePoint sent,
                              pipeline::Result<pipeline::http::Response> response) {
   head_poll_in_flight_ = false;
+  if (abandonWhileDraining(node)) return;
   const TimePoint now = steadyNow();
-  if (draining_) {
-    pool_.onAbandoned(node);
-    if (requests_.empty() && drained_) std::exchange(drained_, nullptr)();
-    return;
-  }
-  NodeAnswer answer = interpret(response);
   if (!response) {
-    const FailureKind kind = response.error().type == pipeline::ErrorType::Timeout
-                                 ? FailureKind::Timeout
-                                 : FailureKind::Transport;
-    metrics_.nodes[node].error(kind).Increment();
-    pool_.onFailure(node, now, kind, std::nullopt);
+    recordTransportFailure(node, now, response.error());
     next_head_poll_ms_ = wallMs() + config_.live.min_interval.count();
     pump();
     return;
   }
+  NodeAnswer answer = interpret(*response);
   recordNode(node, sent, now, answer);
   if (answer.kind != AnswerKind::Blocks || answer.blocks.empty()) {
     next_head_poll_ms_ = wallMs() + config_.live.min_interval.count();
@@ -354,7 +346,7 @@ void FetchLoop::armTimer(TimePoint now) {
   (void)timer_.start(static_cast<std::uint64_t>(delay), 0, [this] { pump(); });
 }
 
-void FetchLoop::updateMetrics(TimePoint now) {
+void FetchLoop::updateMetrics() {
   for (std::size_t i = 0; i < pool_.size(); ++i) {
     metrics_.nodes[i].up->Set(pool_.state(i).breaker == BreakerState::Open ? 0 : 1);
   }
@@ -376,7 +368,6 @@ void FetchLoop::updateMetrics(TimePoint now) {
   raise(metrics_.forks, stats.forks);
   raise(metrics_.gaps_repaired, stats.gaps_repaired);
   raise(metrics_.link_mismatches, stats.link_mismatches);
-  (void)now;
 }
 
 pipeline::health::CheckResult FetchLoop::readiness() const {

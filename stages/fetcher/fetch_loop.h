@@ -61,9 +61,12 @@ class FetchLoop {
   void onHeadAnswer(std::size_t node, TimePoint sent,
                     pipeline::Result<pipeline::http::Response> response);
   void armTimer(TimePoint now);
-  NodeAnswer interpret(const pipeline::Result<pipeline::http::Response>& response);
+  NodeAnswer interpret(const pipeline::http::Response& response);
+  /** During the drain an answer is dropped (its range is fetched again after the restart). */
+  bool abandonWhileDraining(std::size_t node);
+  void recordTransportFailure(std::size_t node, TimePoint now, const pipeline::Error& error);
   void recordNode(std::size_t node, TimePoint sent, TimePoint now, const NodeAnswer& answer);
-  void updateMetrics(TimePoint now);
+  void updateMetrics();
   static std::int64_t wallMs();
 
   pipeline::Runtime& rt_;
