@@ -171,10 +171,14 @@ std::optional<TronsimStats> Tronsim::stats() {
   return stats;
 }
 
-std::optional<std::int64_t> Tronsim::head() {
+std::optional<std::int64_t> Tronsim::head() { return headField("head"); }
+
+std::optional<std::int64_t> Tronsim::solidHead() { return headField("solid_head"); }
+
+std::optional<std::int64_t> Tronsim::headField(std::string_view name) {
   auto answer = httpRequest(port_, "GET", "/admin/head");
   if (!answer || answer->status != 200) return std::nullopt;
-  return jsonInt(answer->body, "head");
+  return jsonInt(answer->body, name);
 }
 
 bool Tronsim::setFaults(const std::string& json) {

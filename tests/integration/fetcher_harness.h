@@ -84,6 +84,8 @@ class Tronsim {
   std::optional<TronsimStats> stats();
   /** GET /admin/head: the current head. */
   std::optional<std::int64_t> head();
+  /** GET /admin/head: the current solidified head (what /walletsolidity serves). */
+  std::optional<std::int64_t> solidHead();
   bool setFaults(const std::string& json);
   bool clearFaults();
   std::optional<ForkAnswer> fork(int depth);
@@ -93,6 +95,9 @@ class Tronsim {
   std::string log();
 
  private:
+  /** One field of GET /admin/head's answer. */
+  std::optional<std::int64_t> headField(std::string_view name);
+
   std::unique_ptr<ChildProcess> child_;
   ChildLog log_;
   std::uint16_t port_ = 0;

@@ -559,6 +559,131 @@ TEST(FetcherTest, RepairsALiveForkOfDepthThreeWithRetractionsThenTheNewBranch) {
   EXPECT_EQ(0, mismatches);
 }
 
+// A finality mode's promise, checked while it runs: no block reaches blocks.raw before the mode
+// allows it. `allowed()` (the node's bound for the mode) is read after the records it judges were
+// read, and it only grows, so a record above it was emitted too early. The fetcher keeps up with
+// the bound; then the node replaces its top `fork_depth` blocks, none of them final yet, which must
+// produce no retraction: blocks.raw ends as the node's chain after the fork, each height once.
+void expectOnlyFinalBlocks(Tronsim& node, Fetcher& fetcher, TopicReader& reader, std::int64_t first,
+                           const std::function<std::optional<std::int64_t>()>& allowed,
+                           int fork_depth) {
+  std::size_t judged = 0;
+  int early = 0;
+  std::int64_t bound = -1;
+  // Judges the records read since the last call against the bound as it is now.
+  auto judgeNewRecords = [&] {
+    bound = allowed().value_or(bound);
+    for (; judged < reader.records().size(); ++judged) {
+      const auto& record = reader.records()[judged];
+      if (!record.retraction && record.height > bound && ++early <= 5) {
+        ADD_FAILURE() << "height " << record.height << " emitted while the mode allowed only up to "
+                      << bound;
+      }
+    }
+  };
+  auto emittedTop = [&] { return reader.contiguousEnd(first) - 1; };
+
+  const bool kept_up = pollUntil(
+      reader,
+      [&] {
+        judgeNewRecords();
+        return bound >= first + 10 && emittedTop() == bound;
+      },
+      seconds(40));
+  ASSERT_TRUE(kept_up) << "emitted up to " << emittedTop() << ", allowed " << bound << "\n"
+                       << fetcher.log();
+  auto fork = node.fork(fork_depth);
+  ASSERT_TRUE(fork) << "POST /admin/fork failed";
+  ASSERT_LT(emittedTop(), fork->from_height) << "the fork must replace only blocks not yet final";
+
+  const bool final_again = pollUntil(
+      reader,
+      [&] {
+        judgeNewRecords();
+        return emittedTop() >= fork->head;
+      },
+      seconds(40));
+  ASSERT_TRUE(final_again) << "emitted up to " << emittedTop() << ", forked heights "
+                           << fork->from_height << ".." << fork->head << "\n" << fetcher.log();
+  EXPECT_EQ(0.0, fetcher.metric("point_tron_fetcher_forks_total").value_or(-1));
+  EXPECT_EQ(0.0, fetcher.metric("point_tron_fetcher_retracted_blocks_total").value_or(-1));
+  expectCleanStop(fetcher);
+  ASSERT_TRUE(reader.readAll(seconds(30))) << reader.error();
+  judgeNewRecords();
+  EXPECT_EQ(0, early);
+  EXPECT_EQ(0u, reader.retractions());
+
+  std::map<std::int64_t, int> copies;
+  for (const auto& record : reader.records()) ++copies[record.height];
+  const std::int64_t top = emittedTop();
+  EXPECT_EQ(static_cast<std::size_t>(top - first + 1), copies.size()) << "heights outside a run";
+  int mismatches = 0;
+  for (std::int64_t height = first; height <= top; ++height) {
+    EXPECT_EQ(1, copies[height]) << "height " << height;
+  }
+  for (const auto& record : reader.records()) {
+    auto expected = node.blockByNum(record.height);
+    ASSERT_TRUE(expected) << "getblockbynum " << record.height;
+    if (*expected != record.value && ++mismatches <= 5) {
+      ADD_FAILURE() << "height " << record.height << " differs from the node's final block";
+    }
+  }
+  EXPECT_EQ(0, mismatches);
+}
+
+// fetcher.finality=confirmations with 5 blocks: a height is emitted only once the node's head is 5
+// above it, so a fork of depth 3 at the head never reaches blocks.raw.
+TEST(FetcherTest, ConfirmationsModeEmitsOnlyBlocksFiveDeepAndNeverRetracts) {
+  constexpr std::int64_t kFirst = 40'000'001;
+  constexpr int kConfirmations = 5;
+  auto node = Tronsim::start({"--seed", std::to_string(kSeed), "--profile", "small",
+                              "--first-height", std::to_string(kFirst), "--live-interval-ms",
+                              "1000", "--start-height", std::to_string(kFirst + 20)});
+  ASSERT_NE(nullptr, node);
+  const std::string prefix = uniquePrefix("fetch-confirmations");
+  auto env = fetcherEnv(prefix, {node->url()}, 1);
+  env["POINTTRON_FETCHER__START"] = std::to_string(kFirst);
+  env["POINTTRON_FETCHER__NODE_RATE_LIMITS_RPS"] = "0";
+  env["POINTTRON_FETCHER__FINALITY"] = "confirmations";
+  env["POINTTRON_FETCHER__CONFIRMATIONS_BLOCKS"] = std::to_string(kConfirmations);
+  auto fetcher = Fetcher::start(env);
+  ASSERT_NE(nullptr, fetcher);
+  TopicReader reader(topicOf(prefix));
+  expectOnlyFinalBlocks(
+      *node, *fetcher, reader, kFirst,
+      [&]() -> std::optional<std::int64_t> {
+        auto head = node->head();
+        if (!head) return std::nullopt;
+        return *head - kConfirmations;
+      },
+      3);
+}
+
+// fetcher.finality=solidified: heights are emitted up to the node's solidified head (4 blocks
+// behind here), which the fetcher learns from /walletsolidity/getnowblock only; a fork of depth 2
+// at the head never reaches blocks.raw.
+TEST(FetcherTest, SolidifiedModeEmitsOnlySolidifiedBlocksAndNeverRetracts) {
+  constexpr std::int64_t kFirst = 50'000'001;
+  auto node = Tronsim::start({"--seed", std::to_string(kSeed), "--profile", "small",
+                              "--first-height", std::to_string(kFirst), "--live-interval-ms",
+                              "1000", "--start-height", std::to_string(kFirst + 20),
+                              "--solidity-lag", "4"});
+  ASSERT_NE(nullptr, node);
+  const std::string prefix = uniquePrefix("fetch-solidified");
+  auto env = fetcherEnv(prefix, {node->url()}, 1);
+  env["POINTTRON_FETCHER__START"] = std::to_string(kFirst);
+  env["POINTTRON_FETCHER__NODE_RATE_LIMITS_RPS"] = "0";
+  env["POINTTRON_FETCHER__FINALITY"] = "solidified";
+  auto fetcher = Fetcher::start(env);
+  ASSERT_NE(nullptr, fetcher);
+  TopicReader reader(topicOf(prefix));
+  expectOnlyFinalBlocks(*node, *fetcher, reader, kFirst, [&] { return node->solidHead(); }, 2);
+  auto stats = node->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_GT(stats->path("/walletsolidity/getnowblock"), 0);
+  EXPECT_EQ(0, stats->path("/wallet/getnowblock")) << "the head of the full node is not final";
+}
+
 // Crash safety: SIGKILLed 20 times at random points of a 5,000-block catch-up and restarted each
 // time, the fetcher still ends with every height on blocks.raw exactly once: no duplicate
 // record for any height (nothing acknowledged is re-emitted), no gap, no retraction.
