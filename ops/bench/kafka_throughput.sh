@@ -13,6 +13,8 @@
 #   PARTITIONS   partitions of each benchmark topic (default 1)
 #   CASES        "size:count ..." (default "2048:200000 307200:2000": 2 KB and 300 KB messages)
 #   LINGER_MS    linger.ms of kcat; must equal the Producer's (default 5, as producer.cc sets)
+#   COMPRESSION  compression.type of both producers (default none: the payloads are random bytes,
+#                and the clients' own cost is what is compared; stages default to lz4)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,6 +25,7 @@ repeat=${REPEAT:-5}
 partitions=${PARTITIONS:-1}
 cases=${CASES:-"2048:200000 307200:2000"}
 linger_ms=${LINGER_MS:-5}
+compression=${COMPRESSION:-none}
 bin="$build_dir/bench/kafka_throughput"
 
 say() { echo "bench: $*" >&2; }
@@ -63,14 +66,14 @@ in_process_seconds() { sed -n 's/^RESULT .* seconds=\([0-9.]*\) .*/\1/p' "$work/
 produce_ours() {
   local times
   times=$(timed "$work/out" "$bin" produce --brokers "$brokers" --topic "$1" --size "$size" \
-    --count "$count")
+    --count "$count" --rdkafka "compression.type=$compression")
   record point-tron produce "$size" "$count" "$times" "$(in_process_seconds)"
 }
 
 produce_kcat() {
   local times
   times=$(timed /dev/null kcat -P -b "$brokers" -t "$1" -l "$payload" \
-    -X enable.idempotence=true -X acks=all -X "linger.ms=$linger_ms")
+    -X enable.idempotence=true -X acks=all -X "linger.ms=$linger_ms" -X "compression.type=$compression")
   record kcat produce "$size" "$count" "$times" -
 }
 
