@@ -36,6 +36,8 @@ struct ParsedBlock {
   std::string parent_id;
   std::int64_t timestamp_ms = 0;
   std::string raw_json;
+  /** Index in the node pool of the node that answered (the record's `source` header). */
+  std::size_t node = 0;
 
   BlockRef ref() const { return BlockRef{height, block_id}; }
 };

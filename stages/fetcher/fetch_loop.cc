@@ -20,6 +20,12 @@ FailureKind transportFailureKind(const pipeline::Error& error) {
   return error.type == pipeline::ErrorType::Timeout ? FailureKind::Timeout : FailureKind::Transport;
 }
 
+std::vector<std::string> nodeSources(const std::vector<NodeSpec>& nodes) {
+  std::vector<std::string> sources;
+  for (const auto& node : nodes) sources.push_back(pipeline::http::hostAndPort(node.url));
+  return sources;
+}
+
 }  // namespace
 
 std::int64_t FetchLoop::wallMs() {
@@ -79,6 +85,7 @@ FetchLoop::FetchLoop(pipeline::Runtime& rt, FetcherConfig config, Tail tail)
       config_(std::move(config)),
       metrics_(FetcherMetrics::create(rt.metrics(), config_.nodes.size())),
       topic_(rt.topic(pipeline::kafka::topics::kBlocksRaw)),
+      node_sources_(nodeSources(config_.nodes)),
       tail_(std::move(tail)),
       random_(std::random_device{}()),
       pool_(config_.nodes, config_.pool,
@@ -151,7 +158,8 @@ void FetchLoop::publish() {
         {.topic = topic_,
          .key = std::to_string(height),
          .value = std::move(value),
-         .headers = {{"fetched_at_ms", std::to_string(wallMs())}}},
+         .headers = {{"fetched_at_ms", std::to_string(wallMs())},
+                     {"source", node_sources_[output.block.node]}}},
         [this, bytes, height](const pipeline::Status& status, const pipeline::Delivery&) {
           if (!status) {
             // The next start resumes from what the broker holds; carrying on would leave a gap.
@@ -252,6 +260,7 @@ void FetchLoop::onRangeAnswer(std::uint64_t id, std::size_t node, TimePoint sent
   switch (answer.kind) {
     case AnswerKind::Blocks:
       metrics_.fetched_blocks.Increment(static_cast<double>(answer.blocks.size()));
+      for (auto& block : answer.blocks) block.node = node;
       sequencer_->onBlocks(id, std::move(answer.blocks), now);
       break;
     case AnswerKind::NotFound: sequencer_->onEmpty(id, now); break;

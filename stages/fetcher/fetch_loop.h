@@ -73,6 +73,8 @@ class FetchLoop {
   FetcherConfig config_;
   FetcherMetrics metrics_;
   std::string topic_;
+  /** Per pool node, the `source` header of the blocks it answered: host:port, nothing secret. */
+  std::vector<std::string> node_sources_;
   Tail tail_;
   BlockParser parser_;
   std::mt19937_64 random_;

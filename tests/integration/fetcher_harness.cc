@@ -394,14 +394,22 @@ void TopicReader::add(rd_kafka_message_t* message) {
   record.retraction = record.value.starts_with(R"({"schema":"block.raw.retraction.v1")");
   rd_kafka_headers_t* headers = nullptr;
   if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const void* value = nullptr;
-    std::size_t size = 0;
-    if (rd_kafka_header_get_last(headers, "fetched_at_ms", &value, &size) ==
-        RD_KAFKA_RESP_ERR_NO_ERROR && value != nullptr) {
-      const char* text = static_cast<const char*>(value);
+    auto header = [headers](const char* name) -> std::optional<std::string_view> {
+      const void* value = nullptr;
+      std::size_t size = 0;
+      if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+          value == nullptr) {
+        return std::nullopt;
+      }
+      return std::string_view(static_cast<const char*>(value), size);
+    };
+    if (auto text = header("fetched_at_ms")) {
       std::int64_t ms = 0;
-      if (std::from_chars(text, text + size, ms).ec == std::errc()) record.fetched_at_ms = ms;
+      if (std::from_chars(text->data(), text->data() + text->size(), ms).ec == std::errc()) {
+        record.fetched_at_ms = ms;
+      }
     }
+    if (auto text = header("source")) record.source = std::string(*text);
   }
   if (record.retraction) {
     ++retractions_;

@@ -145,6 +145,7 @@ struct SeenRecord {
   std::int64_t height = -1;   // the key parsed, -1 if not a decimal
   bool retraction = false;    // value is a block.raw.retraction.v1
   std::optional<std::int64_t> fetched_at_ms;  // header
+  std::optional<std::string> source;          // header: host:port of the node
   std::int64_t received_wall_ms = 0;          // when this reader got it
 };
 

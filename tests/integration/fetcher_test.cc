@@ -218,6 +218,10 @@ void catchUp(tronsim::Profile profile, std::int64_t first, std::int64_t count, i
             fetcher->metric("point_tron_fetcher_last_emitted_height").value_or(-1));
   expectCleanStop(*fetcher);
   ASSERT_TRUE(reader.readAll(seconds(30))) << reader.error();
+  const std::string node_source = fmt::format("127.0.0.1:{}", node->port());
+  for (const auto& record : reader.records()) {
+    ASSERT_EQ(node_source, record.source.value_or("(none)")) << "source header of " << record.key;
+  }
 
   const auto chain = makeChain(profile, first);
   const std::string digest = expectExactlyOnce(reader.records(), chain, first, count);

@@ -30,9 +30,22 @@ CURLcode globalInit() noexcept {
   return result;
 }
 
-// "host:port" of `url` for error messages: never the path, query or user info, which may carry
-// secrets. Empty if curl cannot parse the URL or the scheme is not http(s).
-std::string describeUrl(const std::string& url) {
+std::string_view trim(std::string_view text) noexcept {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
+                           text.back() == '\n')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+bool safeHeaderText(std::string_view text) noexcept {
+  return text.find_first_of("\r\n") == std::string_view::npos;
+}
+
+}  // namespace
+
+std::string hostAndPort(const std::string& url) {
   std::unique_ptr<CURLU, UrlDeleter> handle(curl_url());
   if (!handle || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return "";
   auto part = [&](CURLUPart which, unsigned flags) -> std::string {
@@ -50,21 +63,6 @@ std::string describeUrl(const std::string& url) {
   if (host.empty()) return "";
   return fmt::format("{}:{}", host, part(CURLUPART_PORT, CURLU_DEFAULT_PORT));
 }
-
-std::string_view trim(std::string_view text) noexcept {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
-                           text.back() == '\n')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
-bool safeHeaderText(std::string_view text) noexcept {
-  return text.find_first_of("\r\n") == std::string_view::npos;
-}
-
-}  // namespace
 
 struct Client::Transfer {
   Request request;
@@ -141,7 +139,7 @@ void Client::releaseCurl() noexcept {
 
 void Client::request(Request request, Done done) {
   auto transfer = std::make_unique<Transfer>();
-  transfer->target = describeUrl(request.url);
+  transfer->target = hostAndPort(request.url);
   transfer->request = std::move(request);
   transfer->done = std::move(done);
   transfer->max_response_bytes = options_.max_response_bytes;

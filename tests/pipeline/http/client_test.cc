@@ -81,6 +81,15 @@ class ClientTest : public ::testing::Test {
 };
 
 // A GET against a server on the same loop returns status, headers (case-insensitive) and body.
+// What may appear in logs and headers: host and port only, never user info, path or query.
+TEST(HostAndPortTest, KeepsOnlyHostAndPort) {
+  EXPECT_EQ("api.trongrid.io:443", hostAndPort("https://user:secret@api.trongrid.io/wallet?key=k"));
+  EXPECT_EQ("127.0.0.1:8090", hostAndPort("http://127.0.0.1:8090"));
+  EXPECT_EQ("node.example:80", hostAndPort("http://node.example/jsonrpc"));
+  EXPECT_EQ("", hostAndPort("ftp://node.example/"));
+  EXPECT_EQ("", hostAndPort("not a url"));
+}
+
 TEST_F(ClientTest, GetAgainstServerOnSameLoop) {
   makeClient();
   auto result = fetch({.method = "GET", .url = url("/hello?q=a%20b"), .headers = {}, .body = {}});

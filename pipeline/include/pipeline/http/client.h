@@ -17,6 +17,13 @@
 
 namespace pipeline::http {
 
+/**
+ * "host:port" of an http(s) URL (the scheme's default port when none is given): never the path,
+ * query or user info, which may carry secrets, so it is safe in logs, errors and headers. Empty if
+ * the URL cannot be parsed or its scheme is not http(s).
+ */
+std::string hostAndPort(const std::string& url);
+
 /** Limits of a Client. */
 struct ClientOptions {
   /** Transfers running at once; further requests wait in a FIFO queue. */
