@@ -12,43 +12,21 @@
 #include <vector>
 
 #include "tests/integration/child_process.h"
+#include "tests/integration/stage_process.h"
 
 struct rd_kafka_s;
 struct rd_kafka_message_s;
 
 namespace testsupport::fetcher {
 
-/** Path of build/bin/pointtron-fetcher, or "" when the build has no such target yet. */
-std::string fetcherPath();
+/** pointtron-fetcher as a child process: StageProcess::start("fetcher", env). */
+using Fetcher = StageProcess;
+
 /** Path of build/bin/tronsim. */
 std::string tronsimPath();
 
-/** One blocking HTTP/1.1 exchange with 127.0.0.1:port (Connection: close); nullopt on failure. */
-struct HttpAnswer {
-  int status = 0;
-  std::string body;
-};
-std::optional<HttpAnswer> httpRequest(std::uint16_t port, std::string_view method,
-                                      std::string_view path, std::string_view body = {},
-                                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
-/** Wall clock, ms since the epoch. */
-std::int64_t wallMs();
 
-/** The stdout lines of a child, kept (the last `keep`) for failure messages. */
-class ChildLog {
- public:
-  explicit ChildLog(std::size_t keep = 200) : keep_(keep) {}
-  /** Takes every line the child printed so far (does not wait). */
-  void collect(ChildProcess& child);
-  void add(std::string_view line);
-  /** The kept lines, one per line, for a failure message. */
-  std::string text() const;
-
- private:
-  std::size_t keep_;
-  std::vector<std::string> lines_;
-};
 
 /** GET /admin/stats of tronsim. */
 struct TronsimStats {
@@ -103,38 +81,6 @@ class Tronsim {
   std::uint16_t port_ = 0;
 };
 
-/**
- * pointtron-fetcher as a child process, configured only through POINTTRON_* environment
- * variables (inherited POINTTRON_*__* variables are removed). start() waits for the
- * `Admin HTTP listening.` line (POINTTRON_HTTP__PORT=0 unless `env` says otherwise) and takes the
- * port from it.
- */
-class Fetcher {
- public:
-  /** nullptr after an ADD_FAILURE when the binary is missing or it does not come up in 30 s. */
-  static std::unique_ptr<Fetcher> start(const std::map<std::string, std::string>& env);
-  ~Fetcher();
-
-  std::uint16_t httpPort() const { return http_port_; }
-  /** The value of the first sample of /metrics with this name and (at least) these labels;
-   *  nullopt when absent or unreachable. */
-  std::optional<double> metric(const std::string& name,
-                               const std::map<std::string, std::string>& labels = {});
-  /** The whole /metrics text ("" when unreachable). */
-  std::string metricsText();
-  /** SIGKILL, then reap; returns the wait status. */
-  std::optional<int> kill();
-  /** SIGTERM; the wait status once it exited (nullopt if it had to be killed after 30 s). */
-  std::optional<int> stop();
-  /** True while the process has not exited (no output EOF observed yet). */
-  bool running();
-  std::string log();
-
- private:
-  std::unique_ptr<ChildProcess> child_;
-  ChildLog log_;
-  std::uint16_t http_port_ = 0;
-};
 
 /** One record of blocks.raw as a TopicReader saw it. */
 struct SeenRecord {
@@ -146,6 +92,7 @@ struct SeenRecord {
   bool retraction = false;    // value is a block.raw.retraction.v1
   std::optional<std::int64_t> fetched_at_ms;  // header
   std::optional<std::string> source;          // header: host:port of the node
+  std::map<std::string, std::string> headers;  // all of them (the last value of a repeated name)
   std::int64_t received_wall_ms = 0;          // when this reader got it
 };
 

@@ -200,7 +200,7 @@ void catchUp(tronsim::Profile profile, std::int64_t first, std::int64_t count, i
   env["POINTTRON_FETCHER__RANGE_SIZE_BLOCKS"] = std::to_string(range_size);
   env["POINTTRON_FETCHER__NODE_RATE_LIMITS_RPS"] = "0";
   const auto started = Clock::now();
-  auto fetcher = Fetcher::start(env);
+  auto fetcher = StageProcess::start("fetcher", env);
   ASSERT_NE(nullptr, fetcher);
 
   TopicReader reader(topicOf(prefix));
@@ -276,7 +276,7 @@ TEST(FetcherTest, FailsOverToTheSecondNodeAndReturnsWhenTheFirstRecovers) {
   env["POINTTRON_FETCHER__BREAKER_OPEN_INITIAL_MS"] = "500";
   env["POINTTRON_FETCHER__BREAKER_OPEN_MAX_MS"] = "2000";
   env["POINTTRON_FETCHER__RETRY_MAX_BACKOFF_MS"] = "1000";
-  auto fetcher = Fetcher::start(env);
+  auto fetcher = StageProcess::start("fetcher", env);
   ASSERT_NE(nullptr, fetcher);
   TopicReader reader(topicOf(prefix));
 
@@ -366,7 +366,7 @@ TEST(FetcherTest, HonoursRetryAfterOnTooManyRequests) {
   env["POINTTRON_FETCHER__RANGE_SIZE_BLOCKS"] = "50";
   env["POINTTRON_FETCHER__MAX_IN_FLIGHT_REQUESTS"] = "1";
   env["POINTTRON_FETCHER__NODE_RATE_LIMITS_RPS"] = "0";
-  auto fetcher = Fetcher::start(env);
+  auto fetcher = StageProcess::start("fetcher", env);
   ASSERT_NE(nullptr, fetcher);
   TopicReader reader(topicOf(prefix));
   const bool complete =
@@ -467,7 +467,7 @@ TEST(FetcherTest, RepairsALiveForkOfDepthThreeWithRetractionsThenTheNewBranch) {
   auto env = fetcherEnv(prefix, {node->url()}, 1);
   env["POINTTRON_FETCHER__START"] = std::to_string(kFirst);
   env["POINTTRON_FETCHER__NODE_RATE_LIMITS_RPS"] = "0";
-  auto fetcher = Fetcher::start(env);
+  auto fetcher = StageProcess::start("fetcher", env);
   ASSERT_NE(nullptr, fetcher);
   TopicReader reader(topicOf(prefix));
 
@@ -650,7 +650,7 @@ TEST(FetcherTest, ConfirmationsModeEmitsOnlyBlocksFiveDeepAndNeverRetracts) {
   env["POINTTRON_FETCHER__NODE_RATE_LIMITS_RPS"] = "0";
   env["POINTTRON_FETCHER__FINALITY"] = "confirmations";
   env["POINTTRON_FETCHER__CONFIRMATIONS_BLOCKS"] = std::to_string(kConfirmations);
-  auto fetcher = Fetcher::start(env);
+  auto fetcher = StageProcess::start("fetcher", env);
   ASSERT_NE(nullptr, fetcher);
   TopicReader reader(topicOf(prefix));
   expectOnlyFinalBlocks(
@@ -678,7 +678,7 @@ TEST(FetcherTest, SolidifiedModeEmitsOnlySolidifiedBlocksAndNeverRetracts) {
   env["POINTTRON_FETCHER__START"] = std::to_string(kFirst);
   env["POINTTRON_FETCHER__NODE_RATE_LIMITS_RPS"] = "0";
   env["POINTTRON_FETCHER__FINALITY"] = "solidified";
-  auto fetcher = Fetcher::start(env);
+  auto fetcher = StageProcess::start("fetcher", env);
   ASSERT_NE(nullptr, fetcher);
   TopicReader reader(topicOf(prefix));
   expectOnlyFinalBlocks(*node, *fetcher, reader, kFirst, [&] { return node->solidHead(); }, 2);
@@ -715,7 +715,7 @@ TEST(FetcherTest, SigkillAndRestartTwentyTimesNeverDuplicatesOrSkipsAHeight) {
   std::mt19937 random(seed);
   SCOPED_TRACE(fmt::format("kill schedule seed {}", seed));
   for (int kill = 0; kill < kKills; ++kill) {
-    auto fetcher = Fetcher::start(env);
+    auto fetcher = StageProcess::start("fetcher", env);
     ASSERT_NE(nullptr, fetcher) << "restart " << kill;
     // A quarter of the kills land during start-up (reading the tail, first requests); the
     // others after 1..250 more records reached the topic.
@@ -748,7 +748,7 @@ TEST(FetcherTest, SigkillAndRestartTwentyTimesNeverDuplicatesOrSkipsAHeight) {
   }
   std::cout << fmt::format("[ fetcher  ] {} records after the kills\n", reader.records().size());
 
-  auto fetcher = Fetcher::start(env);
+  auto fetcher = StageProcess::start("fetcher", env);
   ASSERT_NE(nullptr, fetcher);
   // Partitions acknowledge independently: the highest height can land before a lower one.
   const bool complete = reader.readUntil(
@@ -795,7 +795,7 @@ TEST(FetcherTest, FollowsALiveHeadAndReportsTheDelay) {
   auto env = fetcherEnv(prefix, {node->url()}, 3);
   env["POINTTRON_FETCHER__START"] = "head";
   env["POINTTRON_FETCHER__NODE_RATE_LIMITS_RPS"] = "0";
-  auto fetcher = Fetcher::start(env);
+  auto fetcher = StageProcess::start("fetcher", env);
   ASSERT_NE(nullptr, fetcher);
   TopicReader reader(topicOf(prefix));
   std::int64_t start = -1;
