@@ -122,6 +122,10 @@ Result<std::unique_ptr<Consumer>> Consumer::create(uv_loop_t& loop, const KafkaC
                            // Short, so a crash re-delivers little; every commit is confirmed
                            // through on_committed.
                            {"auto.commit.interval.ms", "1000"},
+                           // A crashed member's partitions wait this long for its successor
+                           // (librdkafka's default is 45 s). Heartbeats come from librdkafka's
+                           // own thread, so a busy loop does not trip it.
+                           {"session.timeout.ms", "10000"},
                        },
                        {
                            {"group.id", self->options_.group_id},
