@@ -11,9 +11,13 @@
 
 #include "tests/tronsim/chain.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstring>
+#include <thread>
 
 #include "tests/tronsim/base58.h"
 #include "tests/tronsim/crypto.h"
@@ -226,7 +230,7 @@ Chain::Snapshot Chain::snapshot(std::int64_t height) const {
   return snap;
 }
 
-std::shared_ptr<const Chain::Rendered> Chain::render(const Snapshot& snap, bool visible) const {
+std::shared_ptr<Chain::Rendered> Chain::render(const Snapshot& snap, bool visible) const {
   const std::int64_t timestamp = options_.first_timestamp_ms + kSlotMs * snap.slot;
   const auto range = transactionRange(options_.profile);
   BlockInputs inputs;
@@ -278,7 +282,62 @@ std::shared_ptr<const Chain::Rendered> Chain::render(const Snapshot& snap, bool 
   return rendered;
 }
 
+pipeline::Result<std::size_t> Chain::prerender(std::int64_t from, std::int64_t to,
+                                               std::size_t max_bytes, unsigned threads) {
+  from = std::max(from, options_.first_height);
+  if (to < from) return std::size_t{0};
+  const auto count = static_cast<std::size_t>(to - from + 1);
+  std::vector<std::shared_ptr<const Rendered>> blocks(count);
+  auto keep = [&](std::size_t index) {
+    auto block = render(snapshot(from + static_cast<std::int64_t>(index)), /*visible=*/false);
+    block->block.shrink_to_fit();  // render() reserves for the largest transactions
+    const std::size_t bytes = block->block.size() + block->header.size();
+    blocks[index] = std::move(block);
+    return bytes;
+  };
+  auto tooLarge = [&](std::size_t bytes) {
+    return pipeline::Error{
+        pipeline::ErrorType::InvalidArgument,
+        fmt::format("{} blocks ({}..{}) need about {:.0f} MB, more than the bound of {:.0f} MB",
+                    count, from, to, static_cast<double>(bytes) / 1e6,
+                    static_cast<double>(max_bytes) / 1e6)};
+  };
+  const std::size_t first_bytes = keep(0);
+  if (first_bytes > max_bytes / count) return tooLarge(first_bytes * count);
+
+  // Interleaved heights, so every thread gets the same mix of block sizes.
+  std::atomic<std::size_t> total{first_bytes};
+  std::atomic<std::size_t> done{1};
+  std::atomic<bool> over{false};
+  auto work = [&](std::size_t offset, std::size_t stride) {
+    for (std::size_t index = 1 + offset; index < count && !over.load(); index += stride) {
+      if (total.fetch_add(keep(index)) > max_bytes) over = true;
+      ++done;
+    }
+  };
+  const std::size_t workers = std::max(1u, threads);
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < workers; ++t) pool.emplace_back(work, t, workers);
+  work(0, workers);
+  for (auto& thread : pool) thread.join();
+  if (over) return tooLarge(total.load() / done.load() * count);
+  prerendered_from_ = from;
+  prerendered_ = std::move(blocks);
+  return total.load();
+}
+
+std::shared_ptr<const Chain::Rendered> Chain::prerendered(std::int64_t height,
+                                                          bool visible) const {
+  if (visible || height < prerendered_from_ ||
+      height - prerendered_from_ >= static_cast<std::int64_t>(prerendered_.size()) ||
+      branchOf(height) != 0) {
+    return nullptr;
+  }
+  return prerendered_[static_cast<std::size_t>(height - prerendered_from_)];
+}
+
 std::shared_ptr<const Chain::Rendered> Chain::rendered(std::int64_t height, bool visible) const {
+  if (auto kept = prerendered(height, visible)) return kept;
   const Snapshot snap = snapshot(height);
   if (options_.render_cache_blocks > 0) {
     std::lock_guard lock(cache_mutex_);

@@ -471,6 +471,32 @@ TEST(ChainTest, RenderingIsSafeWhileForking) {
   }
 }
 
+// prerender() keeps exactly the bytes rendering gives; other forms and forked heights are still
+// rendered on demand, and a bound below the blocks' size is refused with nothing kept.
+TEST(ChainTest, PrerenderedBlocksAreTheRenderedOnes) {
+  ChainOptions options = mainnetOptions();
+  options.render_cache_blocks = 0;
+  const Chain reference(options);
+  Chain chain(options);
+  const std::int64_t first = 60'000'000;
+  EXPECT_FALSE(chain.prerender(first, first + 9, 1'000'000, 2));  // 10 blocks ≈ 2.8 MB
+  auto bytes = chain.prerender(first, first + 9, 100'000'000, 2);
+  ASSERT_TRUE(bytes) << bytes.error().message;
+  std::size_t expected_bytes = 0;
+  for (std::int64_t height = first; height <= first + 9; ++height) {
+    EXPECT_EQ(reference.blockJson(height), chain.blockJson(height)) << height;
+    EXPECT_EQ(reference.blockJson(height), *chain.blockJsonShared(height)) << height;
+    EXPECT_EQ(reference.headerJson(height), chain.headerJson(height)) << height;
+    EXPECT_EQ(reference.blockJson(height, true), chain.blockJson(height, true)) << height;
+    expected_bytes += reference.blockJson(height).size() + reference.headerJson(height).size();
+  }
+  EXPECT_EQ(expected_bytes, *bytes);
+  EXPECT_EQ(&*chain.blockJsonShared(first), &*chain.blockJsonShared(first));  // kept, not copied
+  chain.fork(first + 5);
+  EXPECT_NE(reference.blockJson(first + 5), chain.blockJson(first + 5));
+  EXPECT_EQ(reference.blockJson(first + 4), chain.blockJson(first + 4));
+}
+
 TEST(ChainTest, ParseProfile) {
   EXPECT_EQ(parseProfile("mainnet"), Profile::Mainnet);
   EXPECT_EQ(parseProfile("small"), Profile::Small);

@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <csignal>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "pipeline/log/logging.h"
@@ -30,6 +32,7 @@ constexpr std::string_view kUsage =
     "                     [--missed-slot-rate R] [--solidity-lag N] [--recorded DIR]\n"
     "                     [--latency-ms N] [--jitter-ms N] [--latency-path P] [--fault SPEC]...\n"
     "                     [--faults-json JSON] [--fault-seed S] [--log-level LEVEL]\n"
+    "                     [--prerender [--prerender-max-bytes B]]\n"
     "       tronsim block N [--seed S] [--profile P] [--first-height H] [--missed-slot-rate R]\n"
     "                     [--visible] [--header]\n"
     "see docs/tronsim.md\n";
@@ -85,6 +88,8 @@ struct ServeOptions {
   tronsim::FaultConfig faults;
   std::optional<std::uint64_t> fault_seed;
   pipeline::log::Level log_level = pipeline::log::Level::Info;
+  bool prerender = false;
+  std::size_t prerender_max_bytes = 8'000'000'000;  // ≈ 28,000 mainnet blocks
 };
 
 bool chainFlag(std::string_view flag, Args& args, tronsim::ChainOptions& chain) {
@@ -144,6 +149,11 @@ ServeOptions parseServe(Args& args) {
       options.faults.rules.insert(options.faults.rules.begin(), rules.begin(), rules.end());
     } else if (flag == "--fault-seed") {
       options.fault_seed = parseNumber<std::uint64_t>(flag, args.value(flag), 0, UINT64_MAX);
+    } else if (flag == "--prerender") {
+      options.prerender = true;
+    } else if (flag == "--prerender-max-bytes") {
+      options.prerender_max_bytes =
+          parseNumber<std::size_t>(flag, args.value(flag), 1, SIZE_MAX);
     } else if (flag == "--log-level") {
       auto level = pipeline::log::parseLevel(args.value(flag));
       if (!level) throw UsageError{fmt::format("--log-level: {}", level.error().message)};
@@ -159,8 +169,30 @@ ServeOptions parseServe(Args& args) {
     if (start_height) throw UsageError{"--start-height: only with --live-interval-ms"};
     options.node.head = head.value_or(options.node.chain.first_height + 999);
   }
+  if (options.prerender && (options.node.live_interval_ms > 0 || !options.node.recorded_dir.empty())) {
+    throw UsageError{"--prerender: only in catch-up mode (--head), not live or recorded"};
+  }
   options.faults.seed = options.fault_seed.value_or(options.node.chain.seed);
   return options;
+}
+
+pipeline::Status prerender(tronsim::Chain& chain, const ServeOptions& options,
+                           pipeline::log::Logger& log) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::int64_t first = options.node.chain.first_height;
+  const std::int64_t head = options.node.head;
+  auto bytes = chain.prerender(first, head, options.prerender_max_bytes,
+                               std::max(1u, std::thread::hardware_concurrency()));
+  if (!bytes) {
+    return pipeline::Error{bytes.error().type,
+                           fmt::format("--prerender: {} (--prerender-max-bytes)",
+                                       bytes.error().message)};
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+  log.info("Prerendered.", {{"blocks", std::max<std::int64_t>(0, head - first + 1)},
+                            {"bytes", *bytes},
+                            {"seconds", took.count()}});
+  return pipeline::Status::ok();
 }
 
 int serve(const ServeOptions& options) {
@@ -185,6 +217,10 @@ int serve(const ServeOptions& options) {
     auto server = std::make_unique<tronsim::TronServer>(loop, node, faults, options.http);
     std::vector<pipeline::uv::Signal> signals;
     auto start = [&]() -> pipeline::Status {
+      // Before listening, so a client that sees the port open is served at full speed.
+      if (options.prerender) {
+        if (auto status = prerender(node.chain(), options, log); !status) return status;
+      }
       if (auto status = server->listen(); !status) return status;
       if (auto status = node.start(); !status) return status;
       for (int signum : {SIGINT, SIGTERM}) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -41,8 +42,24 @@ pipeline::Status Node::start() {
 void Node::stop() noexcept { live_timer_.close(); }
 
 void Node::setHead(std::int64_t height) noexcept {
+  const std::int64_t previous = head_;
   head_ = std::max(height, firstHeight() - 1);
+  stampProduced(previous + 1, head_);
   if (on_head_changed_) on_head_changed_(head_);
+}
+
+void Node::stampProduced(std::int64_t from, std::int64_t to) {
+  from = std::max(from, to - kProducedTimesKept + 1);  // a jump of millions stamps only the top
+  if (from > to) return;
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  for (std::int64_t height = from; height <= to; ++height) {
+    produced_at_ms_.insert_or_assign(height, now_ms);
+  }
+  while (static_cast<std::int64_t>(produced_at_ms_.size()) > kProducedTimesKept) {
+    produced_at_ms_.erase(produced_at_ms_.begin());
+  }
 }
 
 pipeline::Result<ForkResult> Node::fork(std::int64_t depth, std::int64_t advance_by) {
@@ -64,6 +81,7 @@ pipeline::Result<ForkResult> Node::fork(std::int64_t depth, std::int64_t advance
   ForkResult result;
   result.from_height = from;
   result.branch = chain_->fork(from);
+  stampProduced(from, head_);
   if (advance_by > 0) advance(advance_by);
   result.head = head_;
   return result;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +80,18 @@ class Node {
    */
   [[nodiscard]] pipeline::Result<ForkResult> fork(std::int64_t depth, std::int64_t advance = 0);
 
+  /**
+   * Production times: height → wall-clock ms since the epoch at which the head first reached it
+   * while running (setHead, advance, the live timer), i.e. the moment the API began serving it;
+   * a fork() re-stamps the heights it replaced. Heights that existed at start have none. Only
+   * the kProducedTimesKept highest heights are kept. GET /admin/blocks serves it, so a client
+   * can measure its delay from the moment a block existed.
+   */
+  const std::map<std::int64_t, std::int64_t>& producedAtMs() const noexcept {
+    return produced_at_ms_;
+  }
+  static constexpr std::int64_t kProducedTimesKept = 100'000;
+
   /** Called after every head change (tests, logs). */
   void setOnHeadChanged(std::function<void(std::int64_t head)> callback) {
     on_head_changed_ = std::move(callback);
@@ -100,6 +113,9 @@ class Node {
   std::int64_t head_ = 0;
   pipeline::uv::Timer live_timer_;
   std::function<void(std::int64_t)> on_head_changed_;
+  std::map<std::int64_t, std::int64_t> produced_at_ms_;
+
+  void stampProduced(std::int64_t from, std::int64_t to);
 };
 
 }  // namespace tronsim

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -49,6 +50,27 @@ TEST(NodeTest, LiveHeadAdvances) {
   EXPECT_EQ(101, heads[0]);
   EXPECT_EQ(102, heads[1]);
   node.stop();
+}
+
+// Heights get a production time when the head reaches them (and again when a fork replaces
+// them); the heights that existed at start have none.
+TEST(NodeTest, ProductionTimesOfNewHeights) {
+  testsupport::LoopRunner runner;
+  Node node(runner.loop(), smallNode(100));
+  EXPECT_TRUE(node.producedAtMs().empty());
+  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  node.advance(3);
+  ASSERT_EQ(3u, node.producedAtMs().size());
+  EXPECT_EQ(101, node.producedAtMs().begin()->first);
+  EXPECT_EQ(103, node.producedAtMs().rbegin()->first);
+  EXPECT_GE(node.producedAtMs().at(102), before);
+  ASSERT_TRUE(node.fork(5));
+  EXPECT_EQ(5u, node.producedAtMs().size());  // 99..103
+  node.setHead(100 + Node::kProducedTimesKept * 2);
+  EXPECT_EQ(static_cast<std::size_t>(Node::kProducedTimesKept), node.producedAtMs().size());
+  EXPECT_EQ(node.head(), node.producedAtMs().rbegin()->first);
 }
 
 // A fork of depth k replaces the top k block ids; the block below keeps its id and the first

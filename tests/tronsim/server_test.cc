@@ -1,5 +1,6 @@
 #include "tests/tronsim/server.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -268,6 +269,18 @@ TEST_F(TronServerTest, AdminForkAndHead) {
   EXPECT_EQ(std::vector<std::int64_t>{1500}, numbers(post("/wallet/getnowblock")));
   EXPECT_EQ(400, call("POST", "/admin/fork", R"({"depth":0})")->status);
   EXPECT_EQ(400, call("POST", "/admin/head", R"({"h":1})")->status);
+}
+
+// GET /admin/blocks lists the production times of the heights in [from, to] that have one.
+TEST_F(TronServerTest, AdminBlocksListsProductionTimes) {
+  EXPECT_EQ("{\"blocks\":[]}", get("/admin/blocks?from=1&to=2000"));
+  node_->advance(2);
+  const auto& produced = node_->producedAtMs();
+  EXPECT_EQ(fmt::format(R"({{"blocks":[{{"height":1002,"produced_at_ms":{}}}]}})",
+                        produced.at(1002)),
+            get("/admin/blocks?from=1002&to=1005"));
+  EXPECT_EQ(400, call("GET", "/admin/blocks?from=1")->status);
+  EXPECT_EQ(400, call("GET", "/admin/blocks?from=x&to=2")->status);
 }
 
 // Admin: POST sets faults, GET shows them with counters, DELETE clears them.
