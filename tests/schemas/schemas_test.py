@@ -3,7 +3,7 @@
 every counter-example (examples/<schema>/invalid/) is rejected, and what the decoder really
 prints for the recorded node responses validates against block.v1.
 
-    schemas_test.py --schemas DIR [--decoder BIN --fixtures DIR]
+    schemas_test.py --schemas DIR --decoder BIN --fixtures DIR
 """
 import argparse
 import glob
@@ -100,8 +100,6 @@ class GoldenExamples(unittest.TestCase):
 
 class DecoderOutput(unittest.TestCase):
     def test_what_the_decoder_prints_for_recorded_blocks_is_block_v1(self):
-        if not ARGS.decoder:
-            self.skipTest("no --decoder given")
         validator = validator_for("block.v1")
         decoded = 0
         for path in sorted(glob.glob(os.path.join(ARGS.fixtures, "*.json"))):
@@ -127,7 +125,7 @@ class DecoderOutput(unittest.TestCase):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--schemas", required=True)
-    parser.add_argument("--decoder")
-    parser.add_argument("--fixtures")
+    parser.add_argument("--decoder", required=True)
+    parser.add_argument("--fixtures", required=True)
     ARGS, rest = parser.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan, coverage-guided) and runs
+# each for a bounded time from its seed corpus. Any crash, leak or sanitizer report fails.
+#
+#   ops/fuzz.sh [SECONDS_PER_TARGET]        (default 30)
+#
+# Settings (environment): BUILD_DIR (default <repo>/build-fuzz), TARGETS (default: all built),
+# JOBS (parallel fuzzing jobs per target, default 1). A longer run, e.g. 10 M executions:
+#   FUZZ_ARGS="-runs=10000000" ops/fuzz.sh 0
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+seconds=${1:-30}
+build=${BUILD_DIR:-$repo/build-fuzz}
+say() { echo "fuzz: $*" >&2; }
+
+command -v clang++ >/dev/null || { say "clang++ is missing (ops/install-deps.sh installs it)"; exit 1; }
+if [[ ! -f "$build/build.ninja" ]]; then
+  CC=clang CXX=clang++ cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPIPELINE_BUILD_FUZZERS=ON -DPIPELINE_BUILD_BENCHMARKS=OFF >/dev/null
+fi
+cmake --build "$build" --target fuzzers
+targets=${TARGETS:-$(cd "$build/fuzz" && ls)}
+for target in $targets; do
+  corpus=$(mktemp -d)
+  trap 'rm -rf "$corpus"' EXIT
+  seeds="$repo/tests/fuzz/corpus/$target"
+  [[ -d "$seeds" ]] && cp -r "$seeds/." "$corpus/"
+  say "$target: ${seconds}s from $(ls "$corpus" | wc -l) seeds"
+  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+        -artifact_prefix="$build/fuzz-$target-")
+  # shellcheck disable=SC2086
+  "$build/fuzz/$target" "${args[@]}" ${FUZZ_ARGS:-} "$corpus" 2>&1 | tail -n 12
+  rm -rf "$corpus"
+done
+say "no crash"
