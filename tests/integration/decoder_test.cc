@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <algorithm>
+#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -300,6 +302,69 @@ TEST(DecoderTest, DecodesInOrderAndDeadLettersBadRecordsAcrossSigkills) {
     EXPECT_EQ(prefix + "blocks.raw", header("source_topic"));
     EXPECT_EQ(std::to_string(placed[i].partition), header("source_partition"));
     EXPECT_EQ(std::to_string(placed[i].offset), header("source_offset"));
+  }
+}
+
+// Polls `check` every 100 ms until it holds (true) or the deadline passes (false).
+bool waitFor(const std::function<bool()>& check, std::chrono::milliseconds deadline) {
+  const auto give_up = std::chrono::steady_clock::now() + deadline;
+  while (!check()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    struct timespec pause{0, 100'000'000};
+    ::nanosleep(&pause, nullptr);  // polling period, not synchronisation
+  }
+  return true;
+}
+
+// Two decoders in one consumer group split blocks.raw's partitions between them and together
+// decode every height; each decodes a share.
+TEST(DecoderTest, TwoDecodersInOneGroupShareThePartitions) {
+  constexpr std::int64_t kBlocks = 600;
+  const tronsim::Chain chain({.seed = 12, .profile = tronsim::Profile::Small, .first_height = kFirst});
+  const std::string prefix = fetcher::uniquePrefix("decoder-group");
+  const auto env = decoderEnv(prefix);
+  auto first = StageProcess::start("decoder", env);
+  ASSERT_NE(nullptr, first);
+  auto second = StageProcess::start("decoder", env);
+  ASSERT_NE(nullptr, second);
+  double first_partitions = 0;
+  double second_partitions = 0;
+  const bool split = waitFor(
+      [&] {
+        first_partitions = first->metric("point_tron_kafka_assigned_partitions").value_or(0);
+        second_partitions = second->metric("point_tron_kafka_assigned_partitions").value_or(0);
+        return first_partitions >= 1 && second_partitions >= 1 &&
+               first_partitions + second_partitions == kPartitions;
+      },
+      seconds(60));
+  ASSERT_TRUE(split) << "assigned partitions: " << first_partitions << " and " << second_partitions;
+
+  std::vector<Input> inputs;
+  for (std::int64_t height = kFirst; height < kFirst + kBlocks; ++height) {
+    inputs.push_back({.height = height, .value = chain.blockJson(height)});
+  }
+  ASSERT_EQ(inputs.size(), produce(prefix + "blocks.raw", inputs, 0, inputs.size()).size());
+  TopicReader blocks(prefix + "blocks");
+  simdjson::dom::parser parser;
+  std::set<std::int64_t> heights;
+  const bool all = blocks.readUntil(
+      [&] {
+        heights.clear();
+        for (const auto& record : blocks.records()) {
+          if (auto decoded = parseDecoded(parser, record.value)) heights.insert(decoded->height);
+        }
+        return heights.size() == static_cast<std::size_t>(kBlocks);
+      },
+      seconds(60));
+  ASSERT_TRUE(all) << heights.size() << " of " << kBlocks << " heights decoded";
+  const double by_first = first->metric("point_tron_decoder_decoded_blocks_total").value_or(0);
+  const double by_second = second->metric("point_tron_decoder_decoded_blocks_total").value_or(0);
+  EXPECT_GT(by_first, 0);
+  EXPECT_GT(by_second, 0);
+  EXPECT_EQ(static_cast<double>(kBlocks), by_first + by_second) << "no rebalance, so no replay";
+  for (auto* decoder : {first.get(), second.get()}) {
+    auto status = decoder->stop();
+    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << decoder->log();
   }
 }
 
