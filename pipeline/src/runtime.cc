@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -90,6 +91,23 @@ Status Runtime::consume(ConsumeOptions options, SyncHandler handler) {
                    completion.finish(handler(record));
                  });
 }
+
+namespace {
+
+// One configuration file may serve the whole pipeline, so a stage accepts the other stages'
+// sections without reading them (their own process checks them); any other unread key, such as a
+// misspelt section, is an error.
+constexpr std::array<std::string_view, 5> kStageSections = {"fetcher", "decoder", "aggregator",
+                                                            "persister", "alerter"};
+
+Status checkUnknownKeys(const config::ConfigSource& config, std::string_view stage) {
+  for (auto section : kStageSections) {
+    if (section != stage) config.consumePrefix(std::string(section) + ".");
+  }
+  return config.checkUnknown();
+}
+
+}  // namespace
 
 namespace {
 
@@ -578,7 +596,7 @@ int runStage(int argc, char** argv, const StageDefinition& stage, const StageSet
       log.error(exit_code == kExitConfig ? "Invalid configuration." : "Stage setup failed.",
                 {{"error", setup_status.toString()}});
       runtime.stop();
-    } else if (auto unknown = runtime.config().checkUnknown(); !unknown) {
+    } else if (auto unknown = checkUnknownKeys(runtime.config(), stage.name); !unknown) {
       exit_code = kExitConfig;
       log.error("Invalid configuration.", {{"error", unknown.toString()}});
       runtime.stop();

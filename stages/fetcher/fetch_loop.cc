@@ -94,6 +94,8 @@ FetchLoop::FetchLoop(pipeline::Runtime& rt, FetcherConfig config, Tail tail)
       live_(config_.live) {}
 
 void FetchLoop::start() {
+  // After a restart, the highest height on blocks.raw is the last one emitted.
+  if (tail_.tip) metrics_.last_emitted_height.Set(static_cast<double>(tail_.tip->height));
   auto start = decideStart(config_.start, tail_, std::nullopt);
   if (start) {
     sequencer_.emplace(config_.sequencer, std::move(*start),
@@ -331,6 +333,13 @@ void FetchLoop::onHeadAnswer(std::size_t node, TimePoint sent,
     metrics_.head_height.Set(static_cast<double>(head.height));
     live_.onNewBlock(head.timestamp_ms, wallMs());
     solidified ? sequencer_->onSolidifiedHead(head) : sequencer_->onHead(head);
+    if (sequencer_->target() + 1 < sequencer_->nextHeight()) {
+      // blocks.raw is ahead of this node (another node, or a chain restarted from a lower head).
+      rt_.log().warnEvery("node-behind-topic", {.interval = std::chrono::minutes(1)},
+                          "The node's head is below the next height to fetch; waiting for it.",
+                          {{"next_height", sequencer_->nextHeight()},
+                           {"node_head", head.height}});
+    }
   } else {
     live_.onEmptyPoll(wallMs());
   }

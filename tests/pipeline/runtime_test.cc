@@ -181,6 +181,26 @@ TEST_F(RunStageTest, UnknownKeyExits78) {
   EXPECT_EQ(kExitConfig, run([](Runtime&) { return Status::ok(); }));
 }
 
+// One file may configure the whole pipeline: another stage's section is left to that stage, but
+// a section no stage owns (here a misspelt one) is still an error, and so is a wrong key in the
+// stage's own section.
+TEST_F(RunStageTest, OtherStagesSectionsAreAcceptedUnread) {
+  setenv("POINTTRON_FETCHER__NODE_URLS", "http://127.0.0.1:8090", 1);
+  setenv("POINTTRON_PERSISTER__API_TOKENS", "secret", 1);
+  EXPECT_EQ(kExitClean, run([](Runtime& rt) {
+              rt.stop();
+              return Status::ok();
+            }));
+  setenv("POINTTRON_FETCHR__NODE_URLS", "http://127.0.0.1:8090", 1);
+  EXPECT_EQ(kExitConfig, run([](Runtime&) { return Status::ok(); }));
+  unsetenv("POINTTRON_FETCHR__NODE_URLS");
+  setenv("POINTTRON_TESTSTAGE__NOT_A_KEY", "1", 1);
+  EXPECT_EQ(kExitConfig, run([](Runtime&) { return Status::ok(); }));
+  unsetenv("POINTTRON_TESTSTAGE__NOT_A_KEY");
+  unsetenv("POINTTRON_FETCHER__NODE_URLS");
+  unsetenv("POINTTRON_PERSISTER__API_TOKENS");
+}
+
 // A setup error of class InvalidConfig exits 78; any other setup error exits 1.
 TEST_F(RunStageTest, SetupErrorsMapToExitCodes) {
   EXPECT_EQ(kExitConfig, run([](Runtime&) {
