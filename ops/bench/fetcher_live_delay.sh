@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Fetcher live delay: tronsim runs live (a new mainnet-profile block every INTERVAL_MS), the
-# fetcher follows it from the head onto a fresh blocks.raw, and kcat reads the topic. For each of
+# Fetcher live delay: tronsim runs live on the wall clock (--wall-clock: a mainnet-profile block
+# whose timestamp is its 3 s slot, produced when the clock reaches that slot, as a real node
+# does), the fetcher follows it from the head onto a fresh blocks.raw, and kcat reads the topic.
+# The fetcher aims its head polls at "block timestamp + 3 s + margin", so only real timestamps
+# give it the phase it has on mainnet. For each of
 # BLOCKS blocks after the first, the delay from "tronsim has the block" to three later moments:
 #   fetched   the fetcher hands the block to its producer (the record's fetched_at_ms header)
 #   created   the record's Kafka timestamp (CreateTime: set by librdkafka when it is produced,
@@ -10,12 +13,15 @@
 #             the block is acknowledged by the broker and readable by the next stage.
 # "tronsim has the block" is tronsim's own record of when its head reached the height (GET
 # /admin/blocks: the moment its API began serving it). All clocks are this machine's wall clock.
-# Prints p50/p90/p99/max of each delay in ms.
+# Prints p50/p90/p99/max of each delay in ms, and the fetcher's head polls (getnowblock
+# requests) per block.
 #
 #   ops/bench/fetcher_live_delay.sh                 # 100 blocks, about 5 minutes
 #   BLOCKS=20 ops/bench/fetcher_live_delay.sh
 #
-# Settings (environment): BLOCKS (default 100), INTERVAL_MS (3000), PROFILE (mainnet),
+# Settings (environment): BLOCKS (default 100), PROFILE (mainnet), WALL_CLOCK (1; 0 = a block
+# every INTERVAL_MS, default 3000, with fixed 2023 timestamps: the fetcher then polls on an
+# arbitrary phase),
 # BUILD_DIR (build; SKIP_BUILD=1 uses the binaries as they are), BROKERS (127.0.0.1:9092),
 # SIM_PORT (18191), ADMIN_PORT (19192). Every POINTTRON_* variable of the caller reaches the
 # fetcher (the node URL and the start are the script's; the topic prefix is fresh unless given).
@@ -24,6 +30,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=${BUILD_DIR:-$repo/build}
 blocks=${BLOCKS:-100}
+wall_clock=${WALL_CLOCK:-1}
 interval_ms=${INTERVAL_MS:-3000}
 profile=${PROFILE:-mainnet}
 brokers=${BROKERS:-127.0.0.1:9092}
@@ -35,8 +42,13 @@ build_targets tronsim pointtron-fetcher
 work=$(mktemp -d)
 sim_pid=
 trap 'kill $sim_pid ${fetcher:-} ${reader:-} 2>/dev/null || true; rm -rf "$work"' EXIT
-start_tronsim "$work/tronsim.log" "$sim_port" --profile "$profile" \
-  --live-interval-ms "$interval_ms" --start-height 1000
+if [[ "$wall_clock" == 1 ]]; then
+  if [[ "$interval_ms" != 3000 ]]; then say "INTERVAL_MS: only with WALL_CLOCK=0 (the slot is 3 s)"; exit 64; fi
+  pace=(--wall-clock)
+else
+  pace=(--live-interval-ms "$interval_ms")
+fi
+start_tronsim "$work/tronsim.log" "$sim_port" --profile "$profile" "${pace[@]}" --start-height 1000
 
 export POINTTRON_KAFKA__BOOTSTRAP_SERVERS=${POINTTRON_KAFKA__BOOTSTRAP_SERVERS:-$brokers}
 export POINTTRON_KAFKA__TOPIC_PREFIX=${POINTTRON_KAFKA__TOPIC_PREFIX:-"bench-live-$(date +%s)-$$."}
@@ -77,10 +89,12 @@ while kill -0 "$reader" 2>/dev/null; do
 done
 load_after=$(load_average)
 curl -sf "http://127.0.0.1:$sim_port/admin/blocks?from=0&to=9223372036854775807" >"$work/produced.json"
+curl -sf "http://127.0.0.1:$sim_port/admin/stats" >"$work/stats.json"
 
-python3 - "$work/records" "$work/produced.json" "$blocks" "$load_before" "$load_after" <<'PY'
-import json, math, sys
-records_path, produced_path, blocks, load_before, load_after = sys.argv[1:]
+python3 - "$work/records" "$work/produced.json" "$work/stats.json" "$load_before" "$load_after" \
+  "$sim_port" "$wall_clock" <<'PY'
+import json, math, sys, urllib.request
+records_path, produced_path, stats_path, load_before, load_after, sim_port, wall_clock = sys.argv[1:]
 produced = {b["height"]: b["produced_at_ms"] for b in json.load(open(produced_path))["blocks"]}
 rows = []
 for line in open(records_path):
@@ -105,4 +119,20 @@ print("|---|--:|--:|--:|--:|")
 for name, index in (("fetched (fetched_at_ms)", 3), ("created (CreateTime)", 2), ("read by a consumer", 1)):
     delays = [r[index] - produced[r[0]] for r in measured]
     print(f"| {name} | {pct(delays, 50)} | {pct(delays, 90)} | {pct(delays, 99)} | {max(delays)} |")
+if wall_clock == "1":
+    # How late tronsim's timer made each block, from its own timestamp: the fetcher's polls aim
+    # at the timestamp, so this is part of what it measures.
+    def timestamp(height):
+        body = json.dumps({"id_or_num": str(height), "detail": False}).encode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{sim_port}/wallet/getblock", body) as answer:
+            return json.load(answer)["block_header"]["raw_data"]["timestamp"]
+    late = [produced[r[0]] - timestamp(r[0]) for r in measured]
+    print(f"| (tronsim produced it, after its timestamp) | {pct(late, 50)} | {pct(late, 90)} | "
+          f"{pct(late, 99)} | {max(late)} |")
+# Every head poll of the run, the fetcher's start included: about 1 per block when its polls
+# land just after the block appears, more when they come early and retry.
+by_path = json.load(open(stats_path))["by_path"]
+head_polls = sum(n for path, n in by_path.items() if path.endswith("/getnowblock"))
+print()
+print(f"head polls (getnowblock): {head_polls}, {head_polls / len(rows):.2f} per block")
 PY

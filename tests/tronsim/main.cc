@@ -28,12 +28,14 @@ constexpr int kExitUsage = 64;  // EX_USAGE
 
 constexpr std::string_view kUsage =
     "usage: tronsim serve [--port P] [--host 127.0.0.1] [--seed S] [--profile mainnet|small|empty]\n"
-    "                     [--first-height H] [--head H | --live-interval-ms N [--start-height H]]\n"
+    "                     [--first-height H] [--first-timestamp-ms T]\n"
+    "                     [--head H | --live-interval-ms N [--start-height H] | --wall-clock [--start-height H]]\n"
     "                     [--missed-slot-rate R] [--solidity-lag N] [--recorded DIR]\n"
     "                     [--latency-ms N] [--jitter-ms N] [--latency-path P] [--fault SPEC]...\n"
     "                     [--faults-json JSON] [--fault-seed S] [--log-level LEVEL]\n"
     "                     [--prerender [--prerender-max-bytes B]]\n"
-    "       tronsim block N [--seed S] [--profile P] [--first-height H] [--missed-slot-rate R]\n"
+    "       tronsim block N [--seed S] [--profile P] [--first-height H] [--first-timestamp-ms T]\n"
+    "                     [--missed-slot-rate R]\n"
     "                     [--visible] [--header]\n"
     "see docs/tronsim.md\n";
 
@@ -99,6 +101,8 @@ bool chainFlag(std::string_view flag, Args& args, tronsim::ChainOptions& chain) 
     chain.profile = parseProfileFlag(args.value(flag));
   } else if (flag == "--first-height") {
     chain.first_height = parseNumber<std::int64_t>(flag, args.value(flag), 0, INT64_MAX / 2);
+  } else if (flag == "--first-timestamp-ms") {
+    chain.first_timestamp_ms = parseNumber<std::int64_t>(flag, args.value(flag), 0, INT64_MAX / 2);
   } else if (flag == "--missed-slot-rate") {
     chain.missed_slot_rate = parseRate(flag, args.value(flag));
   } else {
@@ -113,8 +117,10 @@ ServeOptions parseServe(Args& args) {
   options.http.max_body_bytes = 4 * 1024 * 1024;  // node.http.maxMessageSize
   std::optional<std::int64_t> head;
   std::optional<std::int64_t> start_height;
+  bool fixed_timestamps = false;
   while (!args.done()) {
     const std::string_view flag = args.next();
+    fixed_timestamps = fixed_timestamps || flag == "--first-timestamp-ms";
     if (chainFlag(flag, args, options.node.chain)) continue;
     if (flag == "--port") {
       options.http.port = parseNumber<std::uint16_t>(flag, args.value(flag), 0, 65535);
@@ -125,6 +131,8 @@ ServeOptions parseServe(Args& args) {
     } else if (flag == "--live-interval-ms") {
       options.node.live_interval_ms =
           parseNumber<std::uint64_t>(flag, args.value(flag), 1, 86'400'000);
+    } else if (flag == "--wall-clock") {
+      options.node.wall_clock = true;
     } else if (flag == "--start-height") {
       start_height = parseNumber<std::int64_t>(flag, args.value(flag), 0, INT64_MAX / 2);
     } else if (flag == "--solidity-lag") {
@@ -162,11 +170,21 @@ ServeOptions parseServe(Args& args) {
       throw UsageError{fmt::format("unknown flag \"{}\" for serve", flag)};
     }
   }
+  if (options.node.wall_clock) {
+    // Blocks appear at their timestamps, which are the chain's 3 s slots: any other pace would
+    // contradict them.
+    constexpr auto kSlotMs = static_cast<std::uint64_t>(tronsim::Chain::kSlotMs);
+    if (options.node.live_interval_ms != 0 && options.node.live_interval_ms != kSlotMs) {
+      throw UsageError{"--live-interval-ms: must be 3000 (the slot) or absent with --wall-clock"};
+    }
+    if (fixed_timestamps) throw UsageError{"--first-timestamp-ms: not allowed with --wall-clock"};
+    options.node.live_interval_ms = kSlotMs;
+  }
   if (options.node.live_interval_ms > 0) {
-    if (head) throw UsageError{"--head: not allowed with --live-interval-ms (use --start-height)"};
+    if (head) throw UsageError{"--head: not allowed in live mode (use --start-height)"};
     options.node.head = start_height.value_or(options.node.chain.first_height);
   } else {
-    if (start_height) throw UsageError{"--start-height: only with --live-interval-ms"};
+    if (start_height) throw UsageError{"--start-height: only with --live-interval-ms or --wall-clock"};
     options.node.head = head.value_or(options.node.chain.first_height + 999);
   }
   if (options.prerender && (options.node.live_interval_ms > 0 || !options.node.recorded_dir.empty())) {
@@ -246,6 +264,8 @@ int serve(const ServeOptions& options) {
                               {"head", node.head()},
                               {"solid_head", node.solidHead()},
                               {"live_interval_ms", options.node.live_interval_ms},
+                              {"wall_clock", options.node.wall_clock},
+                              {"first_timestamp_ms", node.chain().options().first_timestamp_ms},
                               {"recorded_dir", options.node.recorded_dir},
                               {"fault_rules", options.faults.rules.size()}});
       uv_run(&loop, UV_RUN_DEFAULT);

@@ -3,9 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 #include <sstream>
+
+#include "tests/tronsim/wall_clock.h"
 
 namespace tronsim {
 
@@ -22,21 +23,50 @@ bool safeKey(std::string_view key) noexcept {
   });
 }
 
+std::int64_t startHead(const NodeOptions& options) {
+  return std::max(options.head, options.chain.first_height - 1);
+}
+
+NodeOptions anchoredToWallClock(NodeOptions options) {
+  if (options.wall_clock) {
+    options.chain.first_timestamp_ms =
+        anchoredFirstTimestampMs(Chain(options.chain), startHead(options), wallClockMs());
+  }
+  return options;
+}
+
 }  // namespace
 
 Node::Node(uv_loop_t& loop, NodeOptions options)
     : loop_(loop),
-      options_(std::move(options)),
+      options_(anchoredToWallClock(std::move(options))),
       chain_(std::make_unique<Chain>(options_.chain)),
-      head_(std::max(options_.head, options_.chain.first_height - 1)) {}
+      head_(startHead(options_)) {}
 
 pipeline::Status Node::start() {
   if (!live()) return pipeline::Status::ok();
   auto timer = pipeline::uv::Timer::create(loop_);
   if (!timer) return timer.status();
   live_timer_ = std::move(*timer);
+  if (options_.wall_clock) return produceDueBlocks();
   return live_timer_.start(options_.live_interval_ms, options_.live_interval_ms,
                            [this] { advance(1); });
+}
+
+pipeline::Status Node::produceDueBlocks() {
+  // The timer counts from the loop's cached time: refresh it, or the block comes early by
+  // however long this loop iteration has run.
+  uv_update_time(&loop_);
+  const std::int64_t now_ms = wallClockMs();
+  const std::int64_t due = headDueAt(*chain_, head_, now_ms);
+  if (due > head_) setHead(due);
+  // The loop's clock (monotonic) and the wall clock may disagree by a millisecond: a timer that
+  // fires early finds nothing due and is re-armed for the rest, so never less than 1 ms.
+  const auto delay_ms = std::max<std::int64_t>(1, msUntilNextBlock(*chain_, head_, now_ms));
+  // start() replaces the callback that is running: re-arming is the last thing it does.
+  return live_timer_.start(static_cast<std::uint64_t>(delay_ms), 0, [this] {
+    (void)produceDueBlocks();  // cannot fail: the timer exists and the delay is valid
+  });
 }
 
 void Node::stop() noexcept { live_timer_.close(); }
@@ -51,9 +81,7 @@ void Node::setHead(std::int64_t height) noexcept {
 void Node::stampProduced(std::int64_t from, std::int64_t to) {
   from = std::max(from, to - kProducedTimesKept + 1);  // a jump of millions stamps only the top
   if (from > to) return;
-  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count();
+  const std::int64_t now_ms = wallClockMs();
   for (std::int64_t height = from; height <= to; ++height) {
     produced_at_ms_.insert_or_assign(height, now_ms);
   }

@@ -22,6 +22,12 @@ struct NodeOptions {
   std::int64_t head = 1000;
   /** > 0: live mode, the head advances by one block every live_interval_ms. */
   std::uint64_t live_interval_ms = 0;
+  /**
+   * Live mode on the wall clock (wall_clock.h), whatever live_interval_ms says: at construction
+   * chain.first_timestamp_ms is replaced so that the head's slot is the current one, and each
+   * later block appears when the clock reaches its timestamp (the chain's 3 s slots).
+   */
+  bool wall_clock = false;
   /** Solidified head = head - solidity_lag (java-tron's 27-SR rule gives 18). */
   std::int64_t solidity_lag = 18;
   /** Non-empty: recorded-responses mode, every API answer comes from files under this directory
@@ -58,7 +64,7 @@ class Node {
   Chain& chain() noexcept { return *chain_; }
   const Chain& chain() const noexcept { return *chain_; }
 
-  bool live() const noexcept { return options_.live_interval_ms > 0; }
+  bool live() const noexcept { return options_.wall_clock || options_.live_interval_ms > 0; }
   std::int64_t firstHeight() const noexcept { return options_.chain.first_height; }
   std::int64_t head() const noexcept { return head_; }
   /** head - solidity_lag; below firstHeight() means no block is solidified yet. */
@@ -70,7 +76,11 @@ class Node {
     return height >= firstHeight() && height <= viewHead(solid);
   }
 
-  /** Sets the head (any mode; live mode keeps advancing from there). Clamped to >= first - 1. */
+  /**
+   * Sets the head (any mode; live mode keeps advancing from there). Clamped to >= first - 1. On
+   * the wall clock a head ahead of the clock stays until the clock reaches the next block; one
+   * behind it catches up to the clock at the next due time.
+   */
   void setHead(std::int64_t height) noexcept;
   void advance(std::int64_t blocks = 1) noexcept { setHead(head_ + blocks); }
 
@@ -116,6 +126,8 @@ class Node {
   std::map<std::int64_t, std::int64_t> produced_at_ms_;
 
   void stampProduced(std::int64_t from, std::int64_t to);
+  // Wall-clock mode: produces the blocks that are due and re-arms the timer for the next one.
+  [[nodiscard]] pipeline::Status produceDueBlocks();
 };
 
 }  // namespace tronsim

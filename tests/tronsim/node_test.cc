@@ -2,11 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "tests/support/loop_runner.h"
+#include "tests/tronsim/wall_clock.h"
 
 namespace tronsim {
 namespace {
@@ -52,15 +52,35 @@ TEST(NodeTest, LiveHeadAdvances) {
   node.stop();
 }
 
+// On the wall clock the start head is the block of the current slot, and the next block appears
+// when the clock reaches its timestamp, not before (wall_clock_test.cc covers the schedule).
+TEST(NodeTest, WallClockProducesBlocksAtTheirTimestamps) {
+  testsupport::LoopRunner runner;
+  auto options = smallNode(100);
+  options.wall_clock = true;
+  options.chain.missed_slot_rate = 0;  // the next block within one slot
+  const std::int64_t before = wallClockMs();
+  Node node(runner.loop(), options);
+  const std::int64_t after = wallClockMs();
+  const Chain& chain = node.chain();
+  EXPECT_TRUE(node.live());
+  EXPECT_EQ(0, chain.timestampMs(100) % Chain::kSlotMs);
+  EXPECT_LE(chain.timestampMs(100), after);
+  EXPECT_GT(chain.timestampMs(100), before - Chain::kSlotMs);
+  ASSERT_TRUE(node.start());
+  ASSERT_TRUE(runner.runUntil([&] { return node.head() >= 101; }));
+  EXPECT_GE(node.producedAtMs().at(101), chain.timestampMs(101));
+  EXPECT_LT(node.producedAtMs().at(101), chain.timestampMs(101) + 1'000);  // a loaded machine
+  node.stop();
+}
+
 // Heights get a production time when the head reaches them (and again when a fork replaces
 // them); the heights that existed at start have none.
 TEST(NodeTest, ProductionTimesOfNewHeights) {
   testsupport::LoopRunner runner;
   Node node(runner.loop(), smallNode(100));
   EXPECT_TRUE(node.producedAtMs().empty());
-  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const std::int64_t before = wallClockMs();
   node.advance(3);
   ASSERT_EQ(3u, node.producedAtMs().size());
   EXPECT_EQ(101, node.producedAtMs().begin()->first);

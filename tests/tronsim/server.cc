@@ -559,7 +559,9 @@ void TronServer::addAdminRoutes() {
         .field("head", node_.head())
         .field("solid_head", node_.solidHead())
         .field("first_height", node_.firstHeight())
+        .field("first_timestamp_ms", node_.chain().options().first_timestamp_ms)
         .field("live", node_.live())
+        .field("wall_clock", node_.options().wall_clock)
         .endObject();
     return adminJson(200, std::move(writer).str());
   };
