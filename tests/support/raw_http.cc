@@ -78,7 +78,8 @@ bool RawConnection::fill() {
   for (;;) {
     ssize_t got = ::recv(fd_, chunk, sizeof(chunk), 0);
     if (got < 0 && errno == EINTR) continue;
-    if (got == 0 || (got < 0 && errno == ECONNRESET)) closed_by_peer_ = true;
+    if (got < 0 && errno == ECONNRESET) reset_by_peer_ = true;
+    if (got == 0 || reset_by_peer_) closed_by_peer_ = true;
     if (got <= 0) return false;
     buffer_.append(chunk, static_cast<std::size_t>(got));
     return true;

@@ -46,6 +46,10 @@ class RawConnection {
   std::optional<RawResponse> readResponse(bool head = false);
   /** Reads until the peer closes; true on EOF or reset, false on timeout. */
   bool waitClosed();
+  /** After waitClosed(): whether the peer reset the connection (RST) rather than closing it. */
+  bool resetByPeer() const { return reset_by_peer_; }
+  /** Bytes received and not consumed by readResponse(). */
+  const std::string& unread() const { return buffer_; }
   /** Half-closes the sending side (FIN). */
   void shutdownWrite();
 
@@ -54,6 +58,7 @@ class RawConnection {
   int fd_ = -1;
   std::string buffer_;
   bool closed_by_peer_ = false;
+  bool reset_by_peer_ = false;
 };
 
 /** Runs `task` on its own thread; done() turns true when it returned. Joins on destruction. */

@@ -1,15 +1,10 @@
 #include "tests/tronsim/server.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
 #include <simdjson.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <cstdint>
 #include <memory>
@@ -168,66 +163,6 @@ class Params {
   simdjson::dom::object object_;
 };
 
-// The server-side socket of the connection that sent `request`: the fd whose local port is the
-// server's and whose peer port is the request's. pipeline::http::Server has no API to abort or
-// truncate a response, so the reset/truncate faults act on the socket underneath it.
-int findConnectionFd(std::uint16_t server_port, std::string_view remote_address) {
-  const auto colon = remote_address.rfind(':');
-  if (colon == std::string_view::npos) return -1;
-  auto peer_port = parseInt(remote_address.substr(colon + 1));
-  if (!peer_port) return -1;
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int found = -1;
-  while (dirent* entry = readdir(dir)) {
-    auto fd = parseInt(entry->d_name);
-    if (!fd || *fd == dirfd(dir)) continue;
-    sockaddr_storage local{};
-    sockaddr_storage peer{};
-    socklen_t local_len = sizeof(local);
-    socklen_t peer_len = sizeof(peer);
-    const int descriptor = static_cast<int>(*fd);
-    if (getsockname(descriptor, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;
-    if (getpeername(descriptor, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;
-    auto port_of = [](const sockaddr_storage& address) -> int {
-      if (address.ss_family == AF_INET) {
-        return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
-      }
-      if (address.ss_family == AF_INET6) {
-        return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
-      }
-      return -1;
-    };
-    if (port_of(local) == server_port && port_of(peer) == *peer_port) {
-      found = descriptor;
-      break;
-    }
-  }
-  closedir(dir);
-  return found;
-}
-
-// Ends the connection under the server: FIN now (the server then sees EOF and closes its
-// handle), RST when libuv closes the fd, as SO_LINGER is 0.
-void abortSocket(int fd) noexcept {
-  linger option{};
-  option.l_onoff = 1;
-  option.l_linger = 0;
-  static_cast<void>(setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, sizeof(option)));
-  static_cast<void>(::shutdown(fd, SHUT_RDWR));
-}
-
-// Best effort: the socket is non-blocking; whatever the kernel does not take is dropped, which a
-// truncation allows.
-void writeSome(int fd, std::string_view data) noexcept {
-  while (!data.empty()) {
-    const ssize_t written = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) return;
-    data.remove_prefix(static_cast<std::size_t>(written));
-  }
-}
-
 }  // namespace
 
 TronServer::TronServer(uv_loop_t& loop, Node& node, Faults& faults,
@@ -325,26 +260,17 @@ void TronServer::execute(const std::string& api, const std::string& endpoint,
         return;
       case FaultKind::Reset:
       case FaultKind::Truncate: {
-        const int fd = findConnectionFd(server_.port(), request.remote_address);
-        if (fd < 0) {
-          log_.warn("Connection socket not found; answering the fault with HTTP 500.",
-                    {{"remote_address", request.remote_address}});
-          send(responder, nodeResponse(Faults::bodyFor(FaultRule{}), 500));
-          return;
-        }
+        std::string sent;
         if (fault->kind == FaultKind::Truncate) {
           Response full = render(api, endpoint, request);
-          std::string head = fmt::format(
-              "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n", kContentType,
-              full.body.size());
-          const std::size_t keep = full.body.size() / 2;
-          if (request.method != "HEAD") head.append(full.body, 0, keep);
-          writeSome(fd, head);
+          sent = fmt::format("HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                             kContentType, full.body.size());
+          if (request.method != "HEAD") sent.append(full.body, 0, full.body.size() / 2);
           ++stats_.truncated;
         } else {
           ++stats_.reset;
         }
-        abortSocket(fd);
+        responder.abort(std::move(sent));
         return;
       }
     }

@@ -162,12 +162,14 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   Status start();
   void respond(std::uint64_t sequence, Response response) noexcept;
+  void abort(std::uint64_t sequence, std::string raw_bytes) noexcept;
   bool pending(std::uint64_t sequence) const noexcept {
     return !closed_ && busy_ && sequence == sequence_;
   }
   // The server stops: close unless a request is being handled, which may still answer.
   void onServerStopping() noexcept;
-  void close() noexcept;
+  // reset: end with a TCP RST (Responder::abort) rather than a plain close.
+  void close(bool reset = false) noexcept;
 
  private:
   enum class TimerMode { None, Request, Idle, Linger };
@@ -515,6 +517,18 @@ void ServerConnection::respond(std::uint64_t sequence, Response response) noexce
   if (!processing_) afterResponse();  // inside process(), its loop continues with the next one
 }
 
+void ServerConnection::abort(std::uint64_t sequence, std::string raw_bytes) noexcept {
+  if (!pending(sequence)) return;
+  busy_ = false;
+  closing_ = true;  // input is discarded from now on
+  inbuf_.clear();
+  if (raw_bytes.empty() || !tcp_.write(std::move(raw_bytes), [this](Status) { close(/*reset=*/true); })) {
+    close(/*reset=*/true);
+    return;
+  }
+  setTimer(TimerMode::Linger);  // a peer that never reads cannot hold the connection
+}
+
 void ServerConnection::send(const Request& request, Response response, bool keep_alive) noexcept {
   const int status = response.status;
   try {
@@ -592,11 +606,15 @@ void ServerConnection::onServerStopping() noexcept {
   close();
 }
 
-void ServerConnection::close() noexcept {
+void ServerConnection::close(bool reset) noexcept {
   if (closed_) return;
   closed_ = true;
   busy_ = false;
-  tcp_.close();
+  if (reset) {
+    tcp_.closeWithReset();
+  } else {
+    tcp_.close();
+  }
   timer_.close();
   server_.onConnectionClosed(id_);
 }
@@ -637,6 +655,10 @@ void ServerConnection::onTimer() noexcept {
 
 void Responder::respond(Response response) const noexcept {
   if (auto connection = connection_.lock()) connection->respond(sequence_, std::move(response));
+}
+
+void Responder::abort(std::string raw_bytes) const noexcept {
+  if (auto connection = connection_.lock()) connection->abort(sequence_, std::move(raw_bytes));
 }
 
 bool Responder::pending() const noexcept {

@@ -218,4 +218,16 @@ Status Tcp::shutdown(CompletionCallback done) {
   return Status::ok();
 }
 
+void Tcp::closeWithReset() noexcept {
+  if (box_ == nullptr) return;
+  box_->owner = nullptr;
+  uv_handle_t* handle = std::exchange(handle_, nullptr);
+  box_ = nullptr;
+  if (uv_is_closing(handle)) return;
+  // uv_tcp_close_reset refuses a socket whose write side was already shut down: close it plainly.
+  if (uv_tcp_close_reset(reinterpret_cast<uv_tcp_t*>(handle), &onBoxedHandleClosed) != 0) {
+    uv_close(handle, &onBoxedHandleClosed);
+  }
+}
+
 }  // namespace pipeline::uv

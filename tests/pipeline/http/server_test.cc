@@ -247,6 +247,37 @@ TEST_F(ServerTest, ConnectionCloseEndsConnection) {
   }));
 }
 
+// abort() writes the given bytes as they are and then resets the connection: the client gets half
+// a response and ECONNRESET, not a clean end. Without bytes, only the reset.
+TEST_F(ServerTest, AbortSendsRawBytesThenResets) {
+  start();
+  const std::string half = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly half";
+  server_->routeAsync("GET", "/broken", [&](const Request&, Responder responder) {
+    responder.abort(half);
+    EXPECT_FALSE(responder.pending());
+  });
+  server_->routeAsync("GET", "/reset", [](const Request&, Responder responder) { responder.abort(); });
+  ASSERT_TRUE(runClient([&](RawConnection& c) {
+    ASSERT_TRUE(c.send(get("/broken")));
+    EXPECT_TRUE(c.waitClosed());
+    EXPECT_TRUE(c.resetByPeer());
+    EXPECT_EQ(half, c.unread());
+  }));
+  ASSERT_TRUE(runClient([&](RawConnection& c) {
+    ASSERT_TRUE(c.send(get("/reset")));
+    EXPECT_TRUE(c.waitClosed());
+    EXPECT_TRUE(c.resetByPeer());
+    EXPECT_EQ("", c.unread());
+  }));
+  // A normal close is not a reset.
+  ASSERT_TRUE(runClient([&](RawConnection& c) {
+    ASSERT_TRUE(c.send(get("/hello", "Connection: close\r\n")));
+    ASSERT_TRUE(c.readResponse());
+    EXPECT_TRUE(c.waitClosed());
+    EXPECT_FALSE(c.resetByPeer());
+  }));
+}
+
 // HTTP/1.0 closes by default, and keeps alive only when asked to.
 TEST_F(ServerTest, Http10ClosesUnlessKeepAlive) {
   start();

@@ -105,6 +105,12 @@ class Responder {
  public:
   Responder() = default;
   void respond(Response response) const noexcept;
+  /**
+   * Ends the request without a proper answer: writes `raw_bytes` as they are (e.g. a status line
+   * and half a body), then resets the connection (TCP RST). For simulating broken servers; a
+   * real handler answers with respond().
+   */
+  void abort(std::string raw_bytes = {}) const noexcept;
   /** False once the request was answered or its connection closed. */
   bool pending() const noexcept;
 

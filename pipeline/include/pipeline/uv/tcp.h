@@ -93,6 +93,12 @@ class Tcp : public HandleBase {
    */
   [[nodiscard]] Status shutdown(CompletionCallback done);
 
+  /**
+   * Closes at once with a TCP reset (RST) instead of an orderly FIN: queued writes are dropped,
+   * and the peer sees "connection reset". For aborting a response; close() otherwise.
+   */
+  void closeWithReset() noexcept;
+
  private:
   struct Box;
   explicit Tcp(Box* box) noexcept;
