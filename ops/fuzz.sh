@@ -28,8 +28,14 @@ for target in $targets; do
   say "$target: ${seconds}s from $(ls "$corpus" | wc -l) seeds"
   args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$build/fuzz-$target-")
+  log="$build/fuzz-$target.log"
   # shellcheck disable=SC2086
-  "$build/fuzz/$target" "${args[@]}" ${FUZZ_ARGS:-} "$corpus" 2>&1 | tail -n 12
+  if ! "$build/fuzz/$target" "${args[@]}" ${FUZZ_ARGS:-} "$corpus" >"$log" 2>&1; then
+    grep -v '^#[0-9]' "$log" | tail -n 80
+    say "$target FAILED (whole log: $log)"
+    exit 1
+  fi
+  grep '^stat::\|^Done' "$log"
   rm -rf "$corpus"
 done
 say "no crash"

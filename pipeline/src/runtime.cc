@@ -555,6 +555,10 @@ int RuntimeImpl::run() {
 }  // namespace
 
 int runStage(int argc, char** argv, const StageDefinition& stage, const StageSetup& setup) {
+  // libuv writes to sockets with write(2), which raises SIGPIPE when the peer is gone (a write
+  // after it reset, for one); the default action would kill the process over one lost client.
+  // Ignored, that write fails with EPIPE and only its connection ends.
+  std::signal(SIGPIPE, SIG_IGN);
   Arguments arguments;
   if (auto exit_code = parseArguments(argc, argv, stage, arguments)) return *exit_code;
   log::Logger log(stage.name);

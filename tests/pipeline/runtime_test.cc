@@ -201,6 +201,18 @@ TEST_F(RunStageTest, OtherStagesSectionsAreAcceptedUnread) {
   unsetenv("POINTTRON_PERSISTER__API_TOKENS");
 }
 
+// A client that resets while a response is written must fail that write, not kill the process.
+TEST_F(RunStageTest, IgnoresSigpipe) {
+  std::signal(SIGPIPE, SIG_DFL);
+  EXPECT_EQ(kExitClean, run([](Runtime& rt) {
+              rt.stop();
+              return Status::ok();
+            }));
+  struct sigaction action{};
+  ASSERT_EQ(0, sigaction(SIGPIPE, nullptr, &action));
+  EXPECT_EQ(SIG_IGN, action.sa_handler);
+}
+
 // A setup error of class InvalidConfig exits 78; any other setup error exits 1.
 TEST_F(RunStageTest, SetupErrorsMapToExitCodes) {
   EXPECT_EQ(kExitConfig, run([](Runtime&) {

@@ -4,8 +4,8 @@
 
 #include <charconv>
 #include <chrono>
-#include <cstdint>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -223,6 +223,8 @@ int serve(const ServeOptions& options) {
   }
   pipeline::log::Logger log("main");
 
+  // A client that resets mid-answer (the fetcher on a timeout) must not kill the node.
+  std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop{};
   if (uv_loop_init(&loop) != 0) {
     log.critical("Cannot initialise the event loop.");
