@@ -25,6 +25,7 @@ pipeline::Result<Aggregator> Aggregator::restore(AggregatorConfig config, std::s
   if (!fold) return pipeline::Error{pipeline::ErrorType::InvalidPayload, "checkpoint: " + fold.error().message};
   Aggregator aggregator(std::move(config));
   aggregator.fold_.emplace(std::move(*fold));
+  aggregator.buffer_.resumeFrom(std::move(decoded->resume_offsets));
   return aggregator;
 }
 
@@ -46,13 +47,19 @@ pipeline::Result<StatOutputs> Aggregator::offer(BlockRecord record, SourcePositi
   last_admission_ = admitted.admission;
   StatOutputs outputs;
   if (admitted.admission == Admission::Retract) {
+    const std::uint64_t tip_before = fold_->nextHeight();
     auto undone = fold_->retractFrom(admitted.retract_from);
     if (!undone) return undone.error();
     outputs = std::move(*undone);
+    if (fold_->nextHeight() < tip_before) {
+      ++counters_.rollbacks;
+      counters_.rolled_back_blocks += tip_before - fold_->nextHeight();
+    }
   }
   while (auto block = buffer_.popReady(*fold_, now)) {
     auto folded = fold_->apply(*block);
     if (!folded) return folded.error();
+    ++counters_.folded_blocks;
     outputs.insert(outputs.end(), std::make_move_iterator(folded->begin()),
                    std::make_move_iterator(folded->end()));
   }

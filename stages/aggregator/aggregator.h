@@ -13,6 +13,13 @@
 
 namespace stages::aggregator {
 
+/** What the fold did since the Aggregator was built (a restore starts again from zero). */
+struct AggregatorCounters {
+  std::uint64_t folded_blocks = 0;       // blocks applied, re-folds after a rollback included
+  std::uint64_t rollbacks = 0;           // forks undone
+  std::uint64_t rolled_back_blocks = 0;  // folded blocks those rollbacks removed
+};
+
 /**
  * The aggregator's pure core, what the wiring drives: `blocks` records in (any partition order),
  * `stats` outputs out, checkpoints for `aggregator.state`.
@@ -25,7 +32,7 @@ namespace stages::aggregator {
  *   `aggregator.state`; a consumed record can be finished (offset stored) once a written
  *   checkpoint's resumeOffsets() are past it;
  * - on start, read the latest `aggregator.state` value: restore() it and seek each partition to
- *   its resume offset (partitions without one: the group's committed offsets, or the earliest);
+ *   its resume offset (buffer().resumeOffsets(); partitions without one: the earliest record);
  * - pause consumption while buffer().full(), except the partition holding gap()->height's key;
  * - report buffer().gap() (height, age), depth() and counters() as metrics;
  * - an error from offer() is fatal (a fork deeper than aggregator.rollback_depth_blocks):
@@ -69,12 +76,14 @@ class Aggregator {
   const Fold* fold() const { return fold_ ? &*fold_ : nullptr; }
   /** Admission of the last offered record (for per-outcome counters). */
   Admission lastAdmission() const { return last_admission_; }
+  const AggregatorCounters& counters() const { return counters_; }
 
  private:
   AggregatorConfig config_;
   std::optional<Fold> fold_;
   ReorderBuffer buffer_;
   Admission last_admission_ = Admission::Buffered;
+  AggregatorCounters counters_;
 };
 
 }  // namespace stages::aggregator

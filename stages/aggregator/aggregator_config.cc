@@ -44,6 +44,14 @@ pipeline::Result<AggregatorConfig> AggregatorConfig::parse(const pipeline::confi
   auto buffer = source.getUint("aggregator.reorder_buffer_max_blocks", 10'000, 1, 10'000'000);
   if (!buffer) return buffer.error();
   config.reorder_buffer_max_blocks = static_cast<std::size_t>(*buffer);
+
+  auto interval = source.getUint("aggregator.checkpoint_interval_ms", 1000, 100, 3'600'000);
+  if (!interval) return interval.error();
+  config.checkpoint_interval_ms = static_cast<std::int64_t>(*interval);
+
+  auto gap_age = source.getUint("aggregator.max_gap_age_ms", 60'000, 1000, 86'400'000);
+  if (!gap_age) return gap_age.error();
+  config.max_gap_age_ms = static_cast<std::int64_t>(*gap_age);
   return config;
 }
 

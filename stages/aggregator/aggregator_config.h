@@ -28,6 +28,15 @@ struct AggregatorConfig {
   FoldOptions fold;
   /** aggregator.reorder_buffer_max_blocks (1..10000000, 10000): pause consumption at this depth. */
   std::size_t reorder_buffer_max_blocks = 10'000;
+  /**
+   * aggregator.checkpoint_interval_ms (100..3600000, 1000): how often the state is written to
+   * `aggregator.state` (once the outputs it covers are acknowledged); a restart replays at most
+   * about this much.
+   */
+  std::int64_t checkpoint_interval_ms = 1000;
+  /** aggregator.max_gap_age_ms (1000..86400000, 60000): a missing height older than this makes
+   *  the `fold` health check degraded. */
+  std::int64_t max_gap_age_ms = 60'000;
 
   /**
    * Applies defaults and validates; the first invalid key is an InvalidConfig error naming it

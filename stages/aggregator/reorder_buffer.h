@@ -104,6 +104,12 @@ class ReorderBuffer {
    */
   std::map<std::int32_t, std::int64_t> resumeOffsets() const;
 
+  /**
+   * Starts from a restored checkpoint's resume offsets: what lies below them is reflected in the
+   * fold already, so resumeOffsets() keeps them for partitions that deliver nothing new.
+   */
+  void resumeFrom(std::map<std::int32_t, std::int64_t> offsets) { next_offsets_ = std::move(offsets); }
+
  private:
   struct Pending {
     BlockInput block;

@@ -15,7 +15,11 @@
 
 #include "pipeline/kafka/admin.h"
 #include "pipeline/kafka/kafka_config.h"
+#include "pipeline/kafka/producer.h"
+#include "pipeline/metrics/registry.h"
+#include "pipeline/metrics/stage_metrics.h"
 #include "tests/support/kafka_env.h"
+#include "tests/support/loop_runner.h"
 #include "tests/support/raw_http.h"
 
 namespace testsupport::fetcher {
@@ -196,6 +200,8 @@ void TopicReader::add(rd_kafka_message_t* message) {
   }
   if (message->payload != nullptr) {
     record.value.assign(static_cast<const char*>(message->payload), message->len);
+  } else {
+    record.tombstone = true;
   }
   std::int64_t height = 0;
   auto [ptr, ec] = std::from_chars(record.key.data(), record.key.data() + record.key.size(), height);
@@ -297,6 +303,32 @@ std::map<std::string, std::string> fetcherEnv(const std::string& topic_prefix,
       {"POINTTRON_INSTANCE__ID", "fetcher-test"},
       {"POINTTRON_FETCHER__NODE_URLS", fmt::format("{}", fmt::join(node_urls, ","))},
   };
+}
+
+std::vector<pipeline::Delivery> produceAll(std::vector<pipeline::Event> events) {
+  LoopRunner runner;
+  pipeline::metrics::Registry registry("test");
+  pipeline::StageMetrics stage_metrics(registry);
+  auto producer =
+      pipeline::kafka::Producer::create(runner.loop(), testKafkaConfig(), stage_metrics, registry);
+  if (!producer) {
+    ADD_FAILURE() << producer.error().message;
+    return {};
+  }
+  std::vector<pipeline::Delivery> deliveries(events.size());
+  std::size_t acknowledged = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    (*producer)->send(std::move(events[i]),
+                      [&, i](const pipeline::Status& status, const pipeline::Delivery& delivery) {
+                        EXPECT_TRUE(status.isOk()) << status.toString();
+                        deliveries[i] = delivery;
+                        ++acknowledged;
+                      });
+  }
+  EXPECT_TRUE(runner.runUntil([&] { return acknowledged == deliveries.size(); },
+                              std::chrono::seconds(60)))
+      << acknowledged << " of " << deliveries.size() << " events acknowledged";
+  return deliveries;
 }
 
 std::string uniquePrefix(const std::string& name) { return uniqueTopic(name) + "."; }

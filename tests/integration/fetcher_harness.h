@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pipeline/event_sink.h"
 #include "tests/integration/child_process.h"
 #include "tests/integration/stage_process.h"
 
@@ -88,6 +89,7 @@ struct SeenRecord {
   std::int64_t offset = -1;
   std::string key;
   std::string value;
+  bool tombstone = false;     // the value is null (a compacted topic's delete marker)
   std::int64_t height = -1;   // the key parsed, -1 if not a decimal
   bool retraction = false;    // value is a block.raw.retraction.v1
   std::optional<std::int64_t> fetched_at_ms;  // header
@@ -145,6 +147,12 @@ class TopicReader {
 std::map<std::string, std::string> fetcherEnv(const std::string& topic_prefix,
                                               const std::vector<std::string>& node_urls,
                                               int data_partitions);
+
+/**
+ * Sends `events` through a pipeline producer on a private loop and waits up to 60 s for every
+ * acknowledgement; returns where each landed, in order (an ADD_FAILURE for each error).
+ */
+std::vector<pipeline::Delivery> produceAll(std::vector<pipeline::Event> events);
 
 /** A topic prefix no other test run uses, ending in ".". */
 std::string uniquePrefix(const std::string& name);

@@ -9,6 +9,7 @@
 #include "pipeline/kafka/consumer.h"
 #include "pipeline/kafka/producer.h"
 #include "pipeline/metrics/names.h"
+#include "tests/integration/fetcher_harness.h"
 #include "tests/support/kafka_env.h"
 #include "tests/support/loop_runner.h"
 
@@ -80,6 +81,37 @@ TEST_F(KafkaRoundTripTest, ProducesAndConsumesThroughTheLoop) {
   });
   ASSERT_TRUE(runner_.runUntil([&] { return closed; }, std::chrono::seconds(15)));
   EXPECT_EQ(kEvents, registry_.value(metrics::names::kStageReceivedEvents));
+}
+
+// An event with `tombstone` set is published with a null value, which readers tell apart from an
+// empty value (a compacted topic deletes the key only for the former).
+TEST_F(KafkaRoundTripTest, TombstoneIsANullValue) {
+  const std::string topic = testsupport::createTopic("tombstone", 1);
+  auto producer = Producer::create(runner_.loop(), config_, stage_metrics_, registry_);
+  ASSERT_TRUE(producer) << producer.error().message;
+  int acknowledged = 0;
+  auto count = [&](const Status& status, const Delivery&) {
+    EXPECT_TRUE(status.isOk()) << status.toString();
+    ++acknowledged;
+  };
+  (*producer)->send({.topic = topic, .key = "gone", .tombstone = true}, count);
+  (*producer)->send({.topic = topic, .key = "empty", .value = ""}, count);
+  (*producer)->send({.topic = topic, .key = "full", .value = "v"}, count);
+  ASSERT_TRUE(runner_.runUntil([&] { return acknowledged == 3; }));
+
+  testsupport::fetcher::TopicReader reader(topic);
+  ASSERT_TRUE(reader.readUntil([&] { return reader.records().size() >= 3; },
+                               std::chrono::seconds(30)))
+      << reader.error();
+  const auto& records = reader.records();
+  ASSERT_EQ(3u, records.size());
+  EXPECT_EQ("gone", records[0].key);
+  EXPECT_TRUE(records[0].tombstone);
+  EXPECT_EQ("empty", records[1].key);
+  EXPECT_FALSE(records[1].tombstone);
+  EXPECT_EQ("", records[1].value);
+  EXPECT_FALSE(records[2].tombstone);
+  EXPECT_EQ("v", records[2].value);
 }
 
 // A record finished with retry() is re-delivered after the backoff, and the records behind it in

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,6 +55,18 @@ std::int64_t wallMs() {
   return std::chrono::duration_cast<milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+bool waitUntil(const std::function<bool()>& check, milliseconds deadline, milliseconds period) {
+  const auto give_up = std::chrono::steady_clock::now() + deadline;
+  while (!check()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    struct timespec pause {
+      static_cast<time_t>(period.count() / 1000), static_cast<long>(period.count() % 1000) * 1'000'000
+    };
+    ::nanosleep(&pause, nullptr);  // the polling period, not synchronisation
+  }
+  return true;
 }
 
 std::optional<HttpAnswer> httpRequest(std::uint16_t port, std::string_view method,

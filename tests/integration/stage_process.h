@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +33,13 @@ std::optional<std::int64_t> jsonInt(std::string_view text, std::string_view name
 
 /** Wall clock, ms since the epoch. */
 std::int64_t wallMs();
+
+/**
+ * Evaluates `check` every `period` until it holds (true) or `deadline` passes (false): for
+ * conditions only observable by asking (a child's /metrics), never as a delay.
+ */
+bool waitUntil(const std::function<bool()>& check, std::chrono::milliseconds deadline,
+               std::chrono::milliseconds period = std::chrono::milliseconds(20));
 
 /** The stdout lines of a child, kept (the last `keep`) for failure messages. */
 class ChildLog {

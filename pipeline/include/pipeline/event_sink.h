@@ -16,6 +16,11 @@ struct Event {
   std::string topic;
   std::string key;
   std::string value;
+  /**
+   * Publish a null value instead of `value` (which must then be empty): the tombstone that tells a
+   * compacted topic, and its readers, that the key no longer exists. An empty `value` is not one.
+   */
+  bool tombstone = false;
   std::vector<kafka::Header> headers;
   /** Explicit partition; by default the key's hash chooses it (murmur2, as the Java client). */
   std::optional<std::int32_t> partition;

@@ -11,6 +11,9 @@
 
 namespace pipeline::kafka {
 
+static_assert(TopicPartition::kOffsetStored == RD_KAFKA_OFFSET_STORED);
+static_assert(TopicPartition::kOffsetBeginning == RD_KAFKA_OFFSET_BEGINNING);
+
 // Bookkeeping of one assigned partition. Completions hold it weakly, so finishing a record of a
 // revoked partition (state destroyed) does nothing.
 struct PartitionState {

@@ -116,12 +116,15 @@ bool Producer::produce(std::unique_ptr<Pending>& pending) {
                           static_cast<ssize_t>(value.size()));
     }
   }
-  // No copy flag: librdkafka references the Pending's buffers until the delivery report.
+  // No copy flag: librdkafka references the Pending's buffers until the delivery report. A null
+  // payload pointer is what librdkafka writes as a null value (an empty string's data() is not).
+  void* payload = event.tombstone ? nullptr : event.value.data();
+  const std::size_t payload_size = event.tombstone ? 0 : event.value.size();
   const rd_kafka_resp_err_t err = rd_kafka_producev(
       rk_.get(), RD_KAFKA_V_TOPIC(event.topic.c_str()),
       RD_KAFKA_V_PARTITION(event.partition.value_or(RD_KAFKA_PARTITION_UA)),
       RD_KAFKA_V_KEY(event.key.data(), event.key.size()),
-      RD_KAFKA_V_VALUE(event.value.data(), event.value.size()), RD_KAFKA_V_MSGFLAGS(0),
+      RD_KAFKA_V_VALUE(payload, payload_size), RD_KAFKA_V_MSGFLAGS(0),
       RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(pending.get()), RD_KAFKA_V_END);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     (void)pending.release();  // owned by librdkafka until onDelivery

@@ -10,11 +10,14 @@
 #include "pipeline/kafka/admin.h"
 
 namespace pipeline::kafka {
+namespace {
 
-Result<std::vector<std::vector<Record>>> readTail(const KafkaConfig& config,
-                                                  const std::string& topic,
-                                                  std::size_t per_partition,
-                                                  std::chrono::milliseconds timeout) {
+enum class End { Head, Tail };
+
+// Reads up to `per_partition` records at one end of every partition, [from, to) per partition.
+Result<std::vector<std::vector<Record>>> readEnd(const KafkaConfig& config, const std::string& topic,
+                                                 std::size_t per_partition,
+                                                 std::chrono::milliseconds timeout, End which) {
   const auto give_up = std::chrono::steady_clock::now() + timeout;
   auto left = [&] {
     return static_cast<int>(std::max<std::int64_t>(
@@ -59,9 +62,10 @@ Result<std::vector<std::vector<Record>>> readTail(const KafkaConfig& config,
       return Error{ErrorType::Unavailable, fmt::format("end offsets of {}[{}]: {}", topic, p,
                                                        rd_kafka_err2str(err))};
     }
-    end[static_cast<std::size_t>(p)] = high;
     if (high <= low || per_partition == 0) continue;
-    const std::int64_t from = std::max(low, high - static_cast<std::int64_t>(per_partition));
+    const auto count = static_cast<std::int64_t>(per_partition);
+    const std::int64_t from = which == End::Tail ? std::max(low, high - count) : low;
+    end[static_cast<std::size_t>(p)] = which == End::Tail ? high : std::min(high, low + count);
     rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset = from;
     pending[static_cast<std::size_t>(p)] = true;
     ++remaining;
@@ -75,32 +79,54 @@ Result<std::vector<std::vector<Record>>> readTail(const KafkaConfig& config,
     if (message == nullptr) {
       if (std::chrono::steady_clock::now() >= give_up) {
         return Error{ErrorType::Unavailable,
-                     fmt::format("reading the tail of {}: {} partitions unread within {} ms",
-                                 topic, remaining, timeout.count())};
+                     fmt::format("reading the {} of {}: {} partitions unread within {} ms",
+                                 which == End::Tail ? "tail" : "head", topic, remaining,
+                                 timeout.count())};
       }
       continue;
     }
     const auto partition = static_cast<std::size_t>(message->partition);
-    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR || partition >= tails.size() ||
-        message->offset >= end[partition]) {
-      rd_kafka_message_destroy(message);  // informational error or past the measured end
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR || partition >= tails.size()) {
+      rd_kafka_message_destroy(message);  // informational error
       continue;
     }
+    // Reaching or passing the range's last offset completes the partition: compaction may have
+    // removed the record at that very offset.
     const bool last = message->offset + 1 >= end[partition];
-    // Copied: a message keeps its client alive, and this client is destroyed on return.
-    const Record view = Record::adopt(message);
-    std::vector<Header> headers;
-    for (const auto& [name, value] : view.headers()) headers.emplace_back(name, value);
-    tails[partition].push_back(Record::make(std::string(view.topic()), view.partition(),
-                                            view.offset(), std::string(view.key()),
-                                            std::string(view.value()), std::move(headers),
-                                            view.timestampMs()));
+    if (message->offset < end[partition]) {
+      // Copied: a message keeps its client alive, and this client is destroyed on return.
+      const Record view = Record::adopt(message);
+      std::vector<Header> headers;
+      for (const auto& [name, value] : view.headers()) headers.emplace_back(name, value);
+      tails[partition].push_back(Record::make(std::string(view.topic()), view.partition(),
+                                              view.offset(), std::string(view.key()),
+                                              std::string(view.value()), std::move(headers),
+                                              view.timestampMs()));
+    } else {
+      rd_kafka_message_destroy(message);
+    }
     if (last && pending[partition]) {
       pending[partition] = false;
       --remaining;
     }
   }
   return tails;
+}
+
+}  // namespace
+
+Result<std::vector<std::vector<Record>>> readTail(const KafkaConfig& config,
+                                                  const std::string& topic,
+                                                  std::size_t per_partition,
+                                                  std::chrono::milliseconds timeout) {
+  return readEnd(config, topic, per_partition, timeout, End::Tail);
+}
+
+Result<std::vector<std::vector<Record>>> readHead(const KafkaConfig& config,
+                                                  const std::string& topic,
+                                                  std::size_t per_partition,
+                                                  std::chrono::milliseconds timeout) {
+  return readEnd(config, topic, per_partition, timeout, End::Head);
 }
 
 }  // namespace pipeline::kafka

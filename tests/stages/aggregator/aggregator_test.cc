@@ -225,6 +225,50 @@ TEST(AggregatorTest, ForkAcrossTheCheckpointedTip) {
   EXPECT_EQ(testing::freshFold({}, b.blocks()), testing::live(view));
 }
 
+// A restored aggregator keeps the checkpoint's resume offsets of partitions that deliver nothing
+// afterwards, so its next checkpoint does not send them back to their beginning.
+TEST(AggregatorTest, RestoreKeepsResumeOffsetsOfQuietPartitions) {
+  ChainBuilder chain(100);
+  chain.addRun(30, {1, 2, 3});
+  Topic topic;
+  topic.emitBlocks(chain.blocks());
+  Aggregator first(config(100));
+  TopicView view;
+  offerAll(first, topic.interleaved(5), view);
+  const auto offsets = first.buffer().resumeOffsets();
+  ASSERT_EQ(static_cast<std::size_t>(kPartitions), offsets.size());
+  auto restored = Aggregator::restore(config(100), first.checkpoint());
+  ASSERT_TRUE(restored.has_value()) << restored.error().message;
+  EXPECT_EQ(offsets, restored->buffer().resumeOffsets());
+  // One more record on partition 0 moves only that partition's offset.
+  ChainBuilder next = ChainBuilder::forkOf(chain.blocks(), 130, 0);
+  next.addRun(1, {4});
+  ASSERT_TRUE(restored->offer(next.blocks().back(), {0, offsets.at(0)}, now()).has_value());
+  auto moved = offsets;
+  moved[0] += 1;
+  EXPECT_EQ(moved, restored->buffer().resumeOffsets());
+}
+
+// The counters follow what the fold did: blocks applied (re-folds included), forks undone and
+// the blocks they removed.
+TEST(AggregatorTest, CountsFoldedAndRolledBackBlocks) {
+  ChainBuilder a(100);
+  a.addRun(20, {1, 2});
+  auto b = ChainBuilder::forkOf(a.blocks(), 115, 1);
+  b.addRun(3, {4});
+  Aggregator aggregator(config(100));
+  std::int64_t offset = 0;
+  for (const auto& block : a.blocks()) ASSERT_TRUE(aggregator.offer(block, {0, offset++}, now()));
+  EXPECT_EQ(20u, aggregator.counters().folded_blocks);
+  EXPECT_EQ(0u, aggregator.counters().rollbacks);
+  for (std::size_t i = 15; i < b.blocks().size(); ++i) {
+    ASSERT_TRUE(aggregator.offer(b.blocks()[i], {0, offset++}, now()));
+  }
+  EXPECT_EQ(1u, aggregator.counters().rollbacks);
+  EXPECT_EQ(5u, aggregator.counters().rolled_back_blocks);  // 115..119
+  EXPECT_EQ(23u, aggregator.counters().folded_blocks);
+}
+
 // A checkpoint made with another offset or parity window is refused (InvalidConfig).
 TEST(AggregatorTest, RestoreRefusesChangedSettings) {
   ChainBuilder chain(100);

@@ -63,9 +63,13 @@ class Completion {
   std::chrono::steady_clock::time_point started_;
 };
 
-/** A partition with a start offset; kOffsetStored means "from the group's committed offset". */
+/**
+ * A partition with a start offset; kOffsetStored means "from the group's committed offset",
+ * kOffsetBeginning "from the oldest record still in the partition".
+ */
 struct TopicPartition {
-  static constexpr std::int64_t kOffsetStored = -1000;  // RD_KAFKA_OFFSET_STORED
+  static constexpr std::int64_t kOffsetStored = -1000;    // RD_KAFKA_OFFSET_STORED
+  static constexpr std::int64_t kOffsetBeginning = -2;    // RD_KAFKA_OFFSET_BEGINNING
   std::string topic;
   std::int32_t partition = 0;
   std::int64_t offset = kOffsetStored;

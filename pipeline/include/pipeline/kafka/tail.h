@@ -24,4 +24,14 @@ Result<std::vector<std::vector<Record>>> readTail(const KafkaConfig& config,
                                                   std::size_t per_partition,
                                                   std::chrono::milliseconds timeout);
 
+/**
+ * The first `per_partition` records of every partition of `topic` (the oldest still retained), in
+ * offset order, indexed by partition; otherwise as readTail. How a fold that must start at the
+ * beginning of a topic (the aggregator without a checkpoint) learns where that is.
+ */
+Result<std::vector<std::vector<Record>>> readHead(const KafkaConfig& config,
+                                                  const std::string& topic,
+                                                  std::size_t per_partition,
+                                                  std::chrono::milliseconds timeout);
+
 }  // namespace pipeline::kafka
