@@ -1,0 +1,127 @@
+#include "stages/persister/persister.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace stages::persister {
+namespace {
+
+std::int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Creates `dir` (and its parents) if missing; a new data directory is private to the owner.
+pipeline::Status ensureDirectory(const std::filesystem::path& dir) {
+  if (dir.empty()) return pipeline::Status::ok();
+  std::error_code error;
+  const bool created = std::filesystem::create_directories(dir, error);
+  if (error) {
+    return pipeline::Status(pipeline::ErrorType::Io,
+                            fmt::format("creating {}: {}", dir.string(), error.message()));
+  }
+  if (created && ::chmod(dir.c_str(), 0700) != 0) {
+    return pipeline::Status(pipeline::ErrorType::Io, fmt::format("chmod 0700 {} failed", dir.string()));
+  }
+  return pipeline::Status::ok();
+}
+
+}  // namespace
+
+Persister::Persister(pipeline::Runtime& rt, PersisterConfig config)
+    : rt_(rt), config_(std::move(config)), metrics_(PersisterMetrics::create(rt.metrics())) {}
+
+pipeline::Result<std::shared_ptr<Persister>> Persister::create(pipeline::Runtime& rt,
+                                                               PersisterConfig config) {
+  std::shared_ptr<Persister> self(new Persister(rt, std::move(config)));
+  const PersisterConfig& cfg = self->config_;
+  if (auto made = ensureDirectory(cfg.data_dir); !made) return made;
+  if (auto made = ensureDirectory(std::filesystem::path(cfg.db_path).parent_path()); !made) return made;
+
+  auto store = SqliteStore::open({.path = cfg.db_path,
+                                  .busy_timeout_ms = cfg.busy_timeout_ms,
+                                  .block_retention_days = cfg.block_retention_days});
+  if (!store) return store.error();
+  self->store_ = std::move(*store);
+  auto queries = SqliteQueries::open(cfg.db_path, cfg.busy_timeout_ms);
+  if (!queries) return queries.error();
+  self->queries_ = std::move(*queries);
+  rt.log().info("Database open.", {{"path", cfg.db_path},
+                                   {"schema_version", self->store_->schemaVersion()}});
+
+  auto tokens = resolveApiTokens(cfg.api_tokens, cfg.data_dir);
+  if (!tokens) return tokens.error();
+  if (!tokens->file.empty()) {
+    // The path only, never the token: whoever may read the file may use the API.
+    rt.log().info(tokens->generated ? "API token generated; no persister.api_tokens configured."
+                                    : "API token read from its file.",
+                  {{"token_file", tokens->file}});
+  }
+
+  auto timer = pipeline::uv::Timer::create(rt.loop());
+  if (!timer) return timer.error();
+  self->batch_timer_ = std::move(*timer);
+
+  Persister* raw = self.get();
+  self->writer_ = std::make_unique<BatchWriter>(
+      *self->store_,
+      PersisterTopics{.blocks = rt.topic(pipeline::kafka::topics::kBlocks),
+                      .stats = rt.topic(pipeline::kafka::topics::kStats),
+                      .metrics = rt.topic(pipeline::kafka::topics::kMetrics),
+                      .dlq = rt.topic(pipeline::kafka::topics::kDlq)},
+      rt.sink(), self->metrics_, rt.stageMetrics(), rt.log(),
+      [raw](const pipeline::Status& status) { raw->rt_.fail(status); });
+  self->api_ = std::make_unique<QueryApi>(*self->queries_, TokenAuthenticator(tokens->tokens),
+                                          self->metrics_, wallMs,
+                                          [raw] { return raw->writer_->health(); });
+  return self;
+}
+
+pipeline::Status Persister::start() {
+  rt_.health().add("sqlite", [this] { return writer_->health(); });
+  rt_.http().routePrefix("GET", "/api/", [this](const pipeline::http::Request& request) {
+    return api_->handle(request);
+  });
+  return rt_.consume(
+      {.topics = {rt_.topic(pipeline::kafka::topics::kBlocks),
+                  rt_.topic(pipeline::kafka::topics::kStats),
+                  rt_.topic(pipeline::kafka::topics::kMetrics)},
+       .max_in_flight = 2 * config_.batch_max_records,
+       .on_assigned = [this](std::vector<pipeline::kafka::TopicPartition>& partitions) {
+         writer_->assign(partitions);
+       },
+       // What is collected is written before the partitions go, so the next owner starts after it.
+       .on_revoked = [this](const std::vector<pipeline::kafka::TopicPartition>&) { flush(); }},
+      [this](pipeline::kafka::Record record, pipeline::kafka::Completion completion) {
+        auto pending = pipeline::kafka::Completion::share(std::move(completion));
+        add(record, [pending](pipeline::Outcome outcome) { pending->finish(outcome); });
+      });
+}
+
+void Persister::add(const pipeline::kafka::Record& record, BatchWriter::Finish finish) {
+  writer_->add(record, std::move(finish));
+  if (writer_->size() >= config_.batch_max_records) {
+    flush();
+    return;
+  }
+  if (!timer_armed_ && !writer_->empty()) {
+    timer_armed_ = true;
+    auto armed = batch_timer_.start(static_cast<std::uint64_t>(config_.batch_max_delay_ms), 0,
+                                    [this] { flush(); });
+    if (!armed) rt_.fail(armed);  // without the timer a partial batch would never be written
+  }
+}
+
+void Persister::flush() {
+  batch_timer_.stop();
+  timer_armed_ = false;
+  writer_->flush();
+}
+
+}  // namespace stages::persister
