@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pipeline/dead_letter.h"
 #include "stages/aggregator/stats_values.h"
 
 namespace stages::aggregator {
@@ -233,21 +234,8 @@ void AggregateStage::publish(StatOutputs outputs, Finish finish) {
 
 void AggregateStage::sendToDlq(const pipeline::kafka::Record& record, const std::string& reason,
                                Finish finish) {
-  ports_.stage_metrics.error(pipeline::ErrorType::InvalidPayload, pipeline::Phase::Processing)
-      .Increment();
-  ports_.stage_metrics.discarded(/*intentional=*/false).Increment();
-  ports_.log.warnEvery("dlq", {}, "Block record rejected to the DLQ.",
-                       {{"error", "invalid_payload: " + reason},
-                        {"topic", record.topic()},
-                        {"partition", record.partition()},
-                        {"offset", record.offset()}});
-  ports_.sink.send({.topic = topics_.dlq,
-                    .key = std::string(record.key()),
-                    .value = std::string(record.value()),
-                    .headers = {{"error", reason},
-                                {"source_topic", std::string(record.topic())},
-                                {"source_partition", std::to_string(record.partition())},
-                                {"source_offset", std::to_string(record.offset())}}},
+  pipeline::countRejected(record, reason, ports_.stage_metrics, ports_.log, "invalid_payload");
+  ports_.sink.send(pipeline::deadLetter(record, reason, topics_.dlq),
                    [finish = std::move(finish)](const pipeline::Status& status,
                                                 const pipeline::Delivery&) {
                      finish(status ? pipeline::Outcome::Reject : pipeline::Outcome::Retry);

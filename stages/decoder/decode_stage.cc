@@ -3,6 +3,8 @@
 #include <charconv>
 #include <chrono>
 
+#include "pipeline/dead_letter.h"
+
 namespace stages::decoder {
 
 Provenance provenanceOf(const pipeline::kafka::Record& record, std::int64_t decoded_at_ms) {
@@ -70,22 +72,10 @@ void DecodeStage::sendBlock(const pipeline::kafka::Record& record, const DecodeR
 
 void DecodeStage::sendToDlq(const pipeline::kafka::Record& record, const DecodeError& error,
                             Finish finish) {
-  stage_metrics_.error(pipeline::ErrorType::InvalidPayload, pipeline::Phase::Processing).Increment();
-  stage_metrics_.discarded(/*intentional=*/false).Increment();
   metrics_.rejectedFor(error.reason).Increment();
   std::string reason = error.describe();
-  log_.warnEvery(rejectReasonName(error.reason), {}, "Block rejected to the DLQ.",
-                 {{"error", "invalid_payload: " + reason},
-                  {"topic", record.topic()},
-                  {"partition", record.partition()},
-                  {"offset", record.offset()}});
-  sink_.send({.topic = topics_.dlq,
-              .key = std::string(record.key()),
-              .value = std::string(record.value()),
-              .headers = {{"error", std::move(reason)},
-                          {"source_topic", std::string(record.topic())},
-                          {"source_partition", std::to_string(record.partition())},
-                          {"source_offset", std::to_string(record.offset())}}},
+  pipeline::countRejected(record, reason, stage_metrics_, log_, rejectReasonName(error.reason));
+  sink_.send(pipeline::deadLetter(record, std::move(reason), topics_.dlq),
              [finish = std::move(finish)](const pipeline::Status& status, const pipeline::Delivery&) {
                finish(status ? pipeline::Outcome::Reject : pipeline::Outcome::Retry);
              });

@@ -2,12 +2,10 @@
 
 #include <chrono>
 
+#include "pipeline/dead_letter.h"
+
 namespace stages::persister {
 namespace {
-
-// RD_KAFKA_OFFSET_BEGINNING: a partition SQLite has never seen is read from its first record
-// (stats is compacted and must be read whole; blocks and metrics keep what retention left).
-constexpr std::int64_t kOffsetBeginning = -2;
 
 double wallSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -52,7 +50,9 @@ void BatchWriter::assign(std::vector<pipeline::kafka::TopicPartition>& partition
       partition.offset = found->second;
       committed_[found->first] = found->second;
     } else {
-      partition.offset = kOffsetBeginning;
+      // Never seen by SQLite: from its first record (stats is compacted and must be read whole;
+      // blocks and metrics keep what retention left).
+      partition.offset = pipeline::kafka::TopicPartition::kOffsetBeginning;
     }
   }
 }
@@ -86,21 +86,9 @@ void BatchWriter::add(const pipeline::kafka::Record& record, Finish finish) {
 }
 
 void BatchWriter::sendToDlq(const pipeline::kafka::Record& record, const std::string& reason) {
-  stage_metrics_.error(pipeline::ErrorType::InvalidPayload, pipeline::Phase::Processing).Increment();
-  stage_metrics_.discarded(/*intentional=*/false).Increment();
-  log_.warnEvery("invalid_payload", {}, "Record rejected to the DLQ.",
-                 {{"error", "invalid_payload: " + reason},
-                  {"topic", record.topic()},
-                  {"partition", record.partition()},
-                  {"offset", record.offset()}});
+  pipeline::countRejected(record, reason, stage_metrics_, log_, "invalid_payload");
   ++dead_letters_pending_;
-  sink_.send({.topic = topics_.dlq,
-              .key = std::string(record.key()),
-              .value = std::string(record.value()),
-              .headers = {{"error", reason},
-                          {"source_topic", std::string(record.topic())},
-                          {"source_partition", std::to_string(record.partition())},
-                          {"source_offset", std::to_string(record.offset())}}},
+  sink_.send(pipeline::deadLetter(record, reason, topics_.dlq),
              [this, alive = std::weak_ptr<bool>(alive_), generation = batch_generation_](
                  const pipeline::Status& status, const pipeline::Delivery&) {
                if (alive.expired() || generation != batch_generation_) return;
