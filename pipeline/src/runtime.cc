@@ -249,6 +249,7 @@ class RuntimeImpl final : public Runtime {
   uv::Timer housekeeping_;
   uv::Timer metrics_timer_;
   uv::Timer drain_deadline_;
+  uv::Timer drain_start_;
   std::uint64_t last_tick_ms_ = 0;
   double last_loop_lag_seconds_ = 0;
   bool metrics_batch_outstanding_ = false;
@@ -480,7 +481,16 @@ void RuntimeImpl::beginDrain(int exit_code) {
       finishDrain();
     });
   }
-  drainConsumers(0);
+  // The consumers close on the next loop turn, not here: stop() and fail() may be called from
+  // inside a consumer's own callbacks (a record handler, an assignment), which must not find it
+  // closed under them.
+  auto start = uv::Timer::create(loop_);
+  if (!start) {
+    drainConsumers(0);
+    return;
+  }
+  drain_start_ = std::move(*start);
+  if (!drain_start_.start(0, 0, [this] { drainConsumers(0); })) drainConsumers(0);
 }
 
 void RuntimeImpl::drainConsumers(std::size_t index) {

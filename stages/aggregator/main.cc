@@ -31,12 +31,6 @@ int main(int argc, char** argv) {
         if (!config) return config.status();
         auto metrics = std::make_shared<aggregator::AggregatorMetrics>(
             aggregator::AggregatorMetrics::create(rt.metrics()));
-        // rt.fail() from inside the consumer's callbacks (a record, an assignment) would close the
-        // consumer under them: the failure is reported on the next loop turn instead.
-        auto failure_timer = pipeline::uv::Timer::create(rt.loop());
-        if (!failure_timer) return failure_timer.status();
-        auto deferred_failure = std::make_shared<pipeline::uv::Timer>(std::move(*failure_timer));
-        rt.keep(deferred_failure);
         const kafka::KafkaConfig& kafka_config = rt.settings().kafka;
         aggregator::KafkaReads reads{
             .partition_count =
@@ -60,11 +54,9 @@ int main(int argc, char** argv) {
                                    .stage_metrics = rt.stageMetrics(),
                                    .log = rt.log(),
                                    .now = [] { return aggregator::Clock::now(); },
-                                   .fail =
-                                       [&rt, deferred_failure](const pipeline::Status& status) {
-                                         (void)deferred_failure->start(
-                                             0, 0, [&rt, status] { rt.fail(status); });
-                                       }});
+                                   .fail = [&rt](const pipeline::Status& status) {
+                                     rt.fail(status);
+                                   }});
         rt.keep(metrics);
         rt.keep(stage);
         rt.health().add("fold", [stage] { return stage->health(); });

@@ -113,9 +113,12 @@ class Runtime {
   /** Keeps a stage object alive until after the drain (destroyed before the runtime's parts). */
   virtual void keep(std::shared_ptr<void> object) = 0;
 
-  /** Starts the drain; the process exits 0. */
+  /**
+   * Starts the drain; the process exits 0. Safe from any callback, a consumer's own included:
+   * the consumers close on the next loop turn.
+   */
   virtual void stop() = 0;
-  /** Logs `status`, starts the drain; the process exits 1. */
+  /** Logs `status`, starts the drain as stop() does; the process exits 1 (78 for InvalidConfig). */
   virtual void fail(const Status& status) = 0;
 };
 
