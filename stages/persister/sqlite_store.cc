@@ -7,6 +7,7 @@
 #include <chrono>
 #include <exception>
 #include <type_traits>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -558,12 +559,54 @@ Result<WriteResult> SqliteStore::write(const WriteBatch& batch) {
 
 // ---- SqliteQueries --------------------------------------------------------------------------
 
+namespace {
+
+// Resets a cached statement when its query is done, also on an exception: a statement left
+// stepped keeps its read transaction open, so the connection would go on reading an old snapshot
+// and hold back WAL checkpoints.
+class StatementReset {
+ public:
+  explicit StatementReset(SQLite::Statement& statement) : statement_(statement) {}
+  ~StatementReset() {
+    // Its result repeats the error of the last step, which the query has already reported.
+    (void)statement_.tryReset();
+  }
+  StatementReset(const StatementReset&) = delete;
+  StatementReset& operator=(const StatementReset&) = delete;
+
+ private:
+  SQLite::Statement& statement_;
+};
+
+}  // namespace
+
 struct SqliteQueries::Impl {
   Impl(const std::string& path, std::int64_t busy_timeout_ms)
-      : db(path, SQLite::OPEN_READONLY) {
+      // Only the loop thread uses the connection: SQLite's per-call mutex would be pure cost.
+      : db(path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX) {
     applyPragmas(db, busy_timeout_ms, /*writer=*/false);
   }
+
+  // The statement for `sql`, compiled on first use. Compiling costs more than running these
+  // indexed queries: under load, most of the API's time went to SQLite's parser and allocator.
+  // Callers hold a StatementReset while they use it. Throws SQLite::Exception (guarded()).
+  SQLite::Statement& statement(const std::string& sql) {
+    auto& cached = statements[sql];
+    if (!cached) cached = std::make_unique<SQLite::Statement>(db, sql);
+    return *cached;
+  }
+
+  // A single-column, single-row query's value (NULL or no row: nullopt).
+  std::optional<std::int64_t> singleInt(const std::string& sql) {
+    auto& s = statement(sql);
+    const StatementReset reset(s);
+    if (!s.executeStep()) return std::nullopt;
+    return optionalInt(s.getColumn(0));
+  }
+
   SQLite::Database db;
+  // Declared after db: the statements are finalized before the connection closes.
+  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements;
 };
 
 SqliteQueries::SqliteQueries(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -583,7 +626,8 @@ Result<std::unique_ptr<SqliteQueries>> SqliteQueries::open(const std::string& pa
 
 Result<std::optional<BlockView>> SqliteQueries::latestBlock() {
   return guarded("latest block", [&]() -> std::optional<BlockView> {
-    SQLite::Statement s(impl_->db, kSelectBlockView + "ORDER BY b.height DESC LIMIT 1");
+    auto& s = impl_->statement(kSelectBlockView + "ORDER BY b.height DESC LIMIT 1");
+    const StatementReset reset(s);
     if (!s.executeStep()) return std::nullopt;
     return readBlockView(s);
   });
@@ -591,8 +635,9 @@ Result<std::optional<BlockView>> SqliteQueries::latestBlock() {
 
 Result<std::vector<BlockView>> SqliteQueries::blocks(std::int64_t from, std::int64_t to, int limit) {
   return guarded("blocks", [&] {
-    SQLite::Statement s(impl_->db, kSelectBlockView +
-                                       "WHERE b.height BETWEEN ? AND ? ORDER BY b.height LIMIT ?");
+    auto& s = impl_->statement(kSelectBlockView +
+                               "WHERE b.height BETWEEN ? AND ? ORDER BY b.height LIMIT ?");
+    const StatementReset reset(s);
     s.bind(1, from);
     s.bind(2, to);
     s.bind(3, limit);
@@ -604,9 +649,10 @@ Result<std::vector<BlockView>> SqliteQueries::blocks(std::int64_t from, std::int
 
 Result<std::optional<DailyRow>> SqliteQueries::dayContaining(std::int64_t ms) {
   return guarded("day containing", [&]() -> std::optional<DailyRow> {
-    SQLite::Statement s(impl_->db, fmt::format("SELECT date, {} FROM daily_stats WHERE start_ms <= ? "
-                                               "ORDER BY start_ms DESC LIMIT 1",
-                                               kBucketColumns));
+    auto& s = impl_->statement(fmt::format("SELECT date, {} FROM daily_stats WHERE start_ms <= ? "
+                                           "ORDER BY start_ms DESC LIMIT 1",
+                                           kBucketColumns));
+    const StatementReset reset(s);
     s.bind(1, ms);
     if (!s.executeStep()) return std::nullopt;
     DailyRow row{readBucket(s)};
@@ -617,8 +663,9 @@ Result<std::optional<DailyRow>> SqliteQueries::dayContaining(std::int64_t ms) {
 
 Result<std::optional<DailyRow>> SqliteQueries::day(const std::string& date) {
   return guarded("day", [&]() -> std::optional<DailyRow> {
-    SQLite::Statement s(impl_->db,
-                        fmt::format("SELECT date, {} FROM daily_stats WHERE date = ?", kBucketColumns));
+    auto& s = impl_->statement(
+        fmt::format("SELECT date, {} FROM daily_stats WHERE date = ?", kBucketColumns));
+    const StatementReset reset(s);
     s.bind(1, date);
     if (!s.executeStep()) return std::nullopt;
     return DailyRow{readBucket(s)};
@@ -627,8 +674,9 @@ Result<std::optional<DailyRow>> SqliteQueries::day(const std::string& date) {
 
 Result<std::vector<ParityRow>> SqliteQueries::parity() {
   return guarded("parity", [&] {
-    SQLite::Statement s(impl_->db,
-                        "SELECT window, height, blocks, odd, z_score FROM parity ORDER BY window LIMIT 100");
+    auto& s = impl_->statement(
+        "SELECT window, height, blocks, odd, z_score FROM parity ORDER BY window LIMIT 100");
+    const StatementReset reset(s);
     std::vector<ParityRow> out;
     while (s.executeStep()) {
       out.push_back({.window = s.getColumn(0).getInt64(),
@@ -646,9 +694,10 @@ constexpr const char* kPointsColumns =
 
 Result<std::vector<PointsRow>> SqliteQueries::points(std::int64_t from, std::int64_t to, int limit) {
   return guarded("points", [&] {
-    SQLite::Statement s(impl_->db, fmt::format("SELECT {} FROM points WHERE height BETWEEN ? AND ? "
-                                               "ORDER BY height DESC LIMIT ?",
-                                               kPointsColumns));
+    auto& s = impl_->statement(fmt::format("SELECT {} FROM points WHERE height BETWEEN ? AND ? "
+                                           "ORDER BY height DESC LIMIT ?",
+                                           kPointsColumns));
+    const StatementReset reset(s);
     s.bind(1, from);
     s.bind(2, to);
     s.bind(3, limit);
@@ -663,7 +712,9 @@ Result<std::vector<PointsRow>> SqliteQueries::pointsEvery(std::int64_t from, std
                                                           std::int64_t step) {
   return guarded("sampled points", [&] {
     // One primary-key lookup per sample rather than a scan of the whole window.
-    SQLite::Statement s(impl_->db, fmt::format("SELECT {} FROM points WHERE height = ?", kPointsColumns));
+    auto& s =
+        impl_->statement(fmt::format("SELECT {} FROM points WHERE height = ?", kPointsColumns));
+    const StatementReset reset(s);
     std::vector<PointsRow> out;
     for (std::int64_t height = from; height <= to; height += step) {
       s.bind(1, height);
@@ -677,9 +728,10 @@ Result<std::vector<PointsRow>> SqliteQueries::pointsEvery(std::int64_t from, std
 Result<std::vector<CandleRow>> SqliteQueries::candles(const std::string& period, std::int64_t from,
                                                       std::int64_t to) {
   return guarded("candles", [&] {
-    SQLite::Statement s(impl_->db, fmt::format("SELECT {} FROM candles WHERE period = ? AND start "
-                                               "BETWEEN ? AND ? ORDER BY start",
-                                               kCandleColumns));
+    auto& s = impl_->statement(fmt::format("SELECT {} FROM candles WHERE period = ? AND start "
+                                           "BETWEEN ? AND ? ORDER BY start",
+                                           kCandleColumns));
+    const StatementReset reset(s);
     s.bind(1, period);
     s.bind(2, from);
     s.bind(3, to);
@@ -692,9 +744,10 @@ Result<std::vector<CandleRow>> SqliteQueries::candles(const std::string& period,
 Result<std::optional<CandleRow>> SqliteQueries::candleAtOrBefore(const std::string& period,
                                                                  std::int64_t at_most) {
   return guarded("candle", [&]() -> std::optional<CandleRow> {
-    SQLite::Statement s(impl_->db, fmt::format("SELECT {} FROM candles WHERE period = ? AND start <= ? "
-                                               "ORDER BY start DESC LIMIT 1",
-                                               kCandleColumns));
+    auto& s = impl_->statement(fmt::format("SELECT {} FROM candles WHERE period = ? AND start <= ? "
+                                           "ORDER BY start DESC LIMIT 1",
+                                           kCandleColumns));
+    const StatementReset reset(s);
     s.bind(1, period);
     s.bind(2, at_most);
     if (!s.executeStep()) return std::nullopt;
@@ -705,9 +758,10 @@ Result<std::optional<CandleRow>> SqliteQueries::candleAtOrBefore(const std::stri
 Result<std::vector<WitnessRow>> SqliteQueries::witnesses(const std::string& date, int limit) {
   return guarded("witnesses", [&] {
     // A day has a few dozen witnesses: sorting them after the primary-key range is cheap.
-    SQLite::Statement s(impl_->db,
-                        "SELECT date, witness, witness_hex, blocks, missed_slots FROM witness_stats "
+    auto& s = impl_->statement(
+        "SELECT date, witness, witness_hex, blocks, missed_slots FROM witness_stats "
                         "WHERE date = ? ORDER BY blocks DESC, witness LIMIT ?");
+    const StatementReset reset(s);
     s.bind(1, date);
     s.bind(2, limit);
     std::vector<WitnessRow> out;
@@ -724,7 +778,8 @@ Result<std::vector<WitnessRow>> SqliteQueries::witnesses(const std::string& date
 
 Result<std::optional<std::string>> SqliteQueries::latestWitnessDate() {
   return guarded("latest witness date", [&]() -> std::optional<std::string> {
-    SQLite::Statement s(impl_->db, "SELECT date FROM witness_stats ORDER BY date DESC LIMIT 1");
+    auto& s = impl_->statement("SELECT date FROM witness_stats ORDER BY date DESC LIMIT 1");
+    const StatementReset reset(s);
     if (!s.executeStep()) return std::nullopt;
     return s.getColumn(0).getString();
   });
@@ -732,11 +787,12 @@ Result<std::optional<std::string>> SqliteQueries::latestWitnessDate() {
 
 Result<std::vector<StageStatusRow>> SqliteQueries::stageStatus() {
   return guarded("stage status", [&] {
-    SQLite::Statement s(impl_->db,
-                        "SELECT stage, instance, ts_ms, received_events, sent_events, errors, "
+    auto& s = impl_->statement(
+        "SELECT stage, instance, ts_ms, received_events, sent_events, errors, "
                         "discarded_events, bugs, in_flight_events, health_status, "
                         "consumer_lag_messages, heights FROM stage_status ORDER BY stage, instance "
                         "LIMIT 1000");
+    const StatementReset reset(s);
     std::vector<StageStatusRow> out;
     while (s.executeStep()) {
       out.push_back({.stage = s.getColumn(0).getString(),
@@ -758,10 +814,11 @@ Result<std::vector<StageStatusRow>> SqliteQueries::stageStatus() {
 
 Result<std::optional<BackupRow>> SqliteQueries::lastBackup() {
   return guarded("last backup", [&]() -> std::optional<BackupRow> {
-    SQLite::Statement s(impl_->db,
-                        "SELECT id, started_at_ms, finished_at_ms, location, size_bytes, status, "
+    auto& s = impl_->statement(
+        "SELECT id, started_at_ms, finished_at_ms, location, size_bytes, status, "
                         "verified FROM backups WHERE status = 'succeeded' "
                         "ORDER BY finished_at_ms DESC LIMIT 1");
+    const StatementReset reset(s);
     if (!s.executeStep()) return std::nullopt;
     return BackupRow{.id = s.getColumn(0).getInt64(),
                      .started_at_ms = s.getColumn(1).getInt64(),
@@ -776,12 +833,13 @@ Result<std::optional<BackupRow>> SqliteQueries::lastBackup() {
 Result<DatabaseFigures> SqliteQueries::databaseFigures() {
   return guarded("database figures", [&] {
     DatabaseFigures figures;
-    auto& db = impl_->db;
-    figures.latest_block_height = optionalInt(db.execAndGet("SELECT MAX(height) FROM blocks"));
-    figures.latest_points_height = optionalInt(db.execAndGet("SELECT MAX(height) FROM points"));
-    figures.size_bytes = db.execAndGet("PRAGMA page_count").getInt64() *
-                         db.execAndGet("PRAGMA page_size").getInt64();
-    figures.schema_version = db.execAndGet("SELECT MAX(version) FROM schema_version").getInt();
+    Impl& impl = *impl_;
+    figures.latest_block_height = impl.singleInt("SELECT MAX(height) FROM blocks");
+    figures.latest_points_height = impl.singleInt("SELECT MAX(height) FROM points");
+    figures.size_bytes = impl.singleInt("PRAGMA page_count").value_or(0) *
+                         impl.singleInt("PRAGMA page_size").value_or(0);
+    figures.schema_version =
+        static_cast<int>(impl.singleInt("SELECT MAX(version) FROM schema_version").value_or(0));
     return figures;
   });
 }
