@@ -71,7 +71,7 @@ void BM_IngestBlocks(benchmark::State& state) {
   pipeline::StageMetrics stage_metrics(registry);
   auto metrics = persister::PersisterMetrics::create(registry);
   const pipeline::log::Logger log("persister");
-  data::FakeSink sink;
+  testsupport::FakeEventSink sink;
   std::int64_t offset = 0;
   for (auto _ : state) {
     state.PauseTiming();

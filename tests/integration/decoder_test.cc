@@ -4,28 +4,22 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include <algorithm>
-#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "pipeline/kafka/producer.h"
-#include "pipeline/metrics/registry.h"
-#include "pipeline/metrics/stage_metrics.h"
+#include "pipeline/event_sink.h"
 #include "tests/integration/fetcher_harness.h"
 #include "tests/integration/stage_process.h"
 #include "tests/support/kafka_env.h"
-#include "tests/support/loop_runner.h"
 #include "tests/tronsim/chain.h"
 
 namespace testsupport {
@@ -82,37 +76,17 @@ std::vector<Input> makeInputs(const tronsim::Chain& chain) {
   return inputs;
 }
 
-// Where each input landed on blocks.raw.
-struct Placed {
-  std::int32_t partition = -1;
-  std::int64_t offset = -1;
-};
-
-// Produces inputs[from, to) to `topic`; returns where each landed.
-std::vector<Placed> produce(const std::string& topic, const std::vector<Input>& inputs,
-                            std::size_t from, std::size_t to) {
-  LoopRunner runner;
-  pipeline::metrics::Registry registry("test");
-  pipeline::StageMetrics stage_metrics(registry);
-  auto producer = pipeline::kafka::Producer::create(runner.loop(), testKafkaConfig(),
-                                                    stage_metrics, registry);
-  EXPECT_TRUE(producer) << producer.error().message;
-  if (!producer) return {};
-  std::vector<Placed> placed(to - from);
-  std::size_t acknowledged = 0;
+// Produces inputs[from, to) to `topic` with the fetcher's headers; returns where each landed.
+std::vector<pipeline::Delivery> produce(const std::string& topic, const std::vector<Input>& inputs,
+                                        std::size_t from, std::size_t to) {
+  std::vector<pipeline::Event> events;
   for (std::size_t i = from; i < to; ++i) {
-    (*producer)->send({.topic = topic,
-                       .key = std::to_string(inputs[i].height),
-                       .value = inputs[i].value,
-                       .headers = {{"fetched_at_ms", kFetchedAt}, {"source", kSource}}},
-                      [&, i](const pipeline::Status& status, const pipeline::Delivery& delivery) {
-                        EXPECT_TRUE(status.isOk()) << status.toString();
-                        placed[i - from] = {delivery.partition, delivery.offset};
-                        ++acknowledged;
-                      });
+    events.push_back({.topic = topic,
+                      .key = std::to_string(inputs[i].height),
+                      .value = inputs[i].value,
+                      .headers = {{"fetched_at_ms", kFetchedAt}, {"source", kSource}}});
   }
-  EXPECT_TRUE(runner.runUntil([&] { return acknowledged == to - from; }, seconds(30)));
-  return placed;
+  return fetcher::produceAll(std::move(events));
 }
 
 std::map<std::string, std::string> decoderEnv(const std::string& prefix) {
@@ -194,7 +168,7 @@ TEST(DecoderTest, DecodesInOrderAndDeadLettersBadRecordsAcrossSigkills) {
   TopicReader blocks(prefix + "blocks");
   TopicReader dlq(prefix + "dlq");
 
-  std::vector<Placed> placed;
+  std::vector<pipeline::Delivery> placed;
   int kills = 0;
   for (int batch = 0; batch < kBatches; ++batch) {
     const std::size_t from = inputs.size() * batch / kBatches;
@@ -305,17 +279,6 @@ TEST(DecoderTest, DecodesInOrderAndDeadLettersBadRecordsAcrossSigkills) {
   }
 }
 
-// Polls `check` every 100 ms until it holds (true) or the deadline passes (false).
-bool waitFor(const std::function<bool()>& check, std::chrono::milliseconds deadline) {
-  const auto give_up = std::chrono::steady_clock::now() + deadline;
-  while (!check()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    struct timespec pause{0, 100'000'000};
-    ::nanosleep(&pause, nullptr);  // polling period, not synchronisation
-  }
-  return true;
-}
-
 // Two decoders in one consumer group split blocks.raw's partitions between them and together
 // decode every height; each decodes a share.
 TEST(DecoderTest, TwoDecodersInOneGroupShareThePartitions) {
@@ -329,7 +292,7 @@ TEST(DecoderTest, TwoDecodersInOneGroupShareThePartitions) {
   ASSERT_NE(nullptr, second);
   double first_partitions = 0;
   double second_partitions = 0;
-  const bool split = waitFor(
+  const bool split = waitUntil(
       [&] {
         first_partitions = first->metric("point_tron_kafka_assigned_partitions").value_or(0);
         second_partitions = second->metric("point_tron_kafka_assigned_partitions").value_or(0);

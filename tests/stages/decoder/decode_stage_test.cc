@@ -8,27 +8,13 @@
 
 #include "pipeline/metrics/registry.h"
 #include "tests/stages/decoder/test_fixtures.h"
+#include "tests/support/fake_event_sink.h"
 
 namespace stages::decoder {
 namespace {
 
 using pipeline::Outcome;
 
-// Holds sent events and their callbacks until the test acknowledges or fails them, as the
-// broker would later on the loop.
-class FakeSink : public pipeline::EventSink {
- public:
-  void send(pipeline::Event event, DeliveryCallback on_delivery) override {
-    events.push_back(std::move(event));
-    callbacks.push_back(std::move(on_delivery));
-  }
-  void acknowledge(std::size_t index) { callbacks.at(index)(pipeline::Status::ok(), {.partition = 0, .offset = 1}); }
-  void fail(std::size_t index) {
-    callbacks.at(index)(pipeline::Status(pipeline::ErrorType::Timeout, "message timed out"), {});
-  }
-  std::vector<pipeline::Event> events;
-  std::vector<DeliveryCallback> callbacks;
-};
 
 class DecodeStageTest : public ::testing::Test {
  protected:
@@ -60,7 +46,7 @@ class DecodeStageTest : public ::testing::Test {
   pipeline::StageMetrics stage_metrics_;
   DecoderMetrics metrics_;
   pipeline::log::Logger log_{"decoder"};
-  FakeSink sink_;
+  testsupport::FakeEventSink sink_;
   DecodeStage stage_;
   std::deque<std::optional<Outcome>> outcomes_;
 };

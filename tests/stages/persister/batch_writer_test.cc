@@ -15,7 +15,7 @@ namespace {
 
 using pipeline::Outcome;
 using pipeline::kafka::Record;
-using testing::FakeSink;
+using testsupport::FakeEventSink;
 using testing::TempDir;
 
 constexpr std::int64_t kBase = 1795536000000;
@@ -81,7 +81,7 @@ class BatchWriterTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<SqliteStore> store_;
   FlakyStore flaky_;
-  FakeSink sink_;
+  FakeEventSink sink_;
   pipeline::metrics::Registry registry_;
   pipeline::StageMetrics stage_metrics_;
   PersisterMetrics metrics_;

@@ -14,6 +14,7 @@
 
 #include "pipeline/event_sink.h"
 #include "pipeline/kafka/record.h"
+#include "tests/support/fake_event_sink.h"
 
 namespace stages::persister::testing {
 
@@ -135,19 +136,5 @@ class TempDir {
   std::string path_;
 };
 
-/** Holds sent events and their callbacks until the test acknowledges or fails them. */
-class FakeSink : public pipeline::EventSink {
- public:
-  void send(pipeline::Event event, DeliveryCallback on_delivery) override {
-    events.push_back(std::move(event));
-    callbacks.push_back(std::move(on_delivery));
-  }
-  void acknowledge(std::size_t index) { callbacks.at(index)(pipeline::Status::ok(), {.partition = 0, .offset = 1}); }
-  void fail(std::size_t index) {
-    callbacks.at(index)(pipeline::Status(pipeline::ErrorType::Timeout, "message timed out"), {});
-  }
-  std::vector<pipeline::Event> events;
-  std::vector<DeliveryCallback> callbacks;
-};
 
 }  // namespace stages::persister::testing
