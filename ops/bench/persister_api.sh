@@ -8,10 +8,12 @@
 #    topics), with a fixed API token, on a free port; kcat produces the history blocks and the
 #    compacted stats (the last value of every key, what a compacted topic holds), and the
 #    persister ingests them: the database of the API rows (reported as "database built").
-# 3. bench/http_load sends authenticated GETs back to back for RUN_SECONDS per row, one route per
-#    row, on each number of keep-alive connections: requests/s, client-side latency percentiles,
-#    the persister's CPU (utime + stime from /proc: share of one core, and per request) and the
-#    1-minute load average before the row.
+# 3. The load client (CLIENT: wrk, the default, or bench/http_load) sends authenticated GETs back
+#    to back for RUN_SECONDS per row, one route per row, on each number of keep-alive connections,
+#    once per answer-cache setting (CACHE_MS: persister.api_answer_cache_ms, the persister is
+#    restarted for each): requests/s, client-side latency percentiles, the persister's CPU
+#    (utime + stime from /proc: share of one core, and per request) and the 1-minute load average
+#    before the row. A non-2xx answer fails the run.
 # 4. Ingest: the persister is stopped, one live chunk is produced, the persister is started again
 #    and catches up; blocks/s and records/s from its /metrics (written records, first commit to
 #    last), once alone and once while http_load loads INGEST_LOAD_ROUTE on INGEST_LOAD_CONNECTIONS
@@ -23,6 +25,8 @@
 #
 # Settings (environment):
 #   BLOCKS (200000), LIVE_BLOCKS (50000), RUN_SECONDS (10), CONNECTIONS ("1 4 16"),
+#   CLIENT (wrk | http_load), WRK_THREADS (2; fewer when there are fewer connections),
+#   CACHE_MS ("1000 0": the persister.api_answer_cache_ms settings measured),
 #   ROUTES (space-separated paths; default the stats, 1-minute candles and status routes),
 #   INGEST_LOAD_ROUTE (/api/blocks/stats), INGEST_LOAD_CONNECTIONS (4),
 #   BUILD_DIR (<repo>/build; built there first unless SKIP_BUILD=1), BROKERS (127.0.0.1:9092),
@@ -37,6 +41,9 @@ blocks=${BLOCKS:-200000}
 live_blocks=${LIVE_BLOCKS:-50000}
 run_seconds=${RUN_SECONDS:-10}
 connections=${CONNECTIONS:-"1 4 16"}
+client=${CLIENT:-wrk}
+wrk_threads=${WRK_THREADS:-2}
+cache_settings=${CACHE_MS:-"1000 0"}
 routes=${ROUTES:-"/api/blocks/stats /api/blocks/kline?period=1m&limit=100 /api/system/status"}
 ingest_load_route=${INGEST_LOAD_ROUTE:-/api/blocks/stats}
 ingest_load_connections=${INGEST_LOAD_CONNECTIONS:-4}
@@ -44,6 +51,7 @@ brokers=${BROKERS:-127.0.0.1:9092}
 source "$here/lib.sh"
 
 build_targets pointtron-persister http_load persister_api_corpus kafka_throughput
+if [[ $client == wrk ]] && ! command -v wrk >/dev/null; then say "wrk is missing: ops/install-deps.sh installs it."; exit 1; fi
 kcat -b "$brokers" -L -m 5 >/dev/null 2>&1 || { say "No broker answers on $brokers."; exit 1; }
 port=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 prefix="bench-api-$(date +%s)-$$."
@@ -132,29 +140,47 @@ echo "database built: $(records_of history) records (blocks + compacted stats) u
   "$(python3 -c "print(f'{$records / $seconds:.0f}')") records/s after the first commit;" \
   "$(du -sh "$work/persister" | cut -f1) on disk"
 echo
-echo "| route | conns | requests/s | p50 ms | p90 ms | p99 ms | max ms | persister CPU | CPU µs/request | load |"
-echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+echo "client: $client"
+echo
+echo "| route | cache ms | conns | requests/s | p50 ms | p90 ms | p99 ms | max ms | persister CPU | CPU µs/request | load |"
+echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 
-# row ROUTE CONNS: one load run and its table row.
+# load_run ROUTE CONNS: one load run; prints "load k=v ..." as bench/http_load does
+# (connections, seconds, requests, requests_per_s, p50_ms, p90_ms, p99_ms, max_ms).
+load_run() {
+  if [[ $client == http_load ]]; then
+    "$build/bench/http_load" --url "$url" --get "$1" --bearer "$token" --connections "$2" --seconds "$run_seconds"
+    return
+  fi
+  local threads=$((wrk_threads < $2 ? wrk_threads : $2))
+  wrk -t "$threads" -c "$2" -d "${run_seconds}s" --latency -H "Authorization: Bearer $token" "$url$1" |
+    "$here/wrk_summary.py" "$2"
+}
+
+# row ROUTE CONNS CACHE_MS: one load run and its table row.
 row() {
   local load cpu_before cpu_after result
   load=$(load_average)
   cpu_before=$(cpu_seconds "$persister_pid")
-  result=$("$build/bench/http_load" --url "$url" --get "$1" --bearer "$token" --connections "$2" --seconds "$run_seconds")
+  result=$(load_run "$1" "$2")
   cpu_after=$(cpu_seconds "$persister_pid")
-  python3 - "$1" "$result" "$cpu_before" "$cpu_after" "$load" <<'PY'
+  python3 - "$1" "$result" "$cpu_before" "$cpu_after" "$load" "$3" <<'PY'
 import sys
-route, result, before, after, load = sys.argv[1:]
+route, result, before, after, load, cache = sys.argv[1:]
 r = dict(kv.split("=") for kv in result.split()[1:])
 cpu = float(after) - float(before)
-print(f"| `{route}` | {r['connections']} | {float(r['requests_per_s']):,.0f} | {r['p50_ms']} | {r['p90_ms']} | "
-      f"{r['p99_ms']} | {r['max_ms']} | {cpu / float(r['seconds']):.0%} | "
+print(f"| `{route}` | {cache} | {r['connections']} | {float(r['requests_per_s']):,.0f} | {r['p50_ms']} | "
+      f"{r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {cpu / float(r['seconds']):.0%} | "
       f"{cpu * 1e6 / int(r['requests']):.0f} | {load} |")
 PY
 }
 
-for route in $routes; do
-  for conns in $connections; do row "$route" "$conns"; done
+for cache_ms in $cache_settings; do
+  stop_persister
+  POINTTRON_PERSISTER__API_ANSWER_CACHE_MS=$cache_ms start_persister
+  for route in $routes; do
+    for conns in $connections; do row "$route" "$conns" "$cache_ms"; done
+  done
 done
 
 # ingest CHUNK LABEL LOADED: the persister catches up on a produced live chunk, alone or loaded.

@@ -79,7 +79,8 @@ pipeline::Result<std::shared_ptr<Persister>> Persister::create(pipeline::Runtime
       [raw](const pipeline::Status& status) { raw->rt_.fail(status); });
   self->api_ = std::make_unique<QueryApi>(*self->queries_, TokenAuthenticator(tokens->tokens),
                                           self->metrics_, wallMs,
-                                          [raw] { return raw->writer_->health(); });
+                                          [raw] { return raw->writer_->health(); },
+                                          cfg.api_answer_cache_ms);
   return self;
 }
 

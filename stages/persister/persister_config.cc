@@ -40,6 +40,9 @@ pipeline::Result<PersisterConfig> PersisterConfig::parse(const pipeline::config:
   auto busy = source.getInt("persister.busy_timeout_ms", config.busy_timeout_ms, 0, 600'000);
   if (!busy) return busy.status();
   config.busy_timeout_ms = *busy;
+  auto cache = source.getInt("persister.api_answer_cache_ms", config.api_answer_cache_ms, 0, 60'000);
+  if (!cache) return cache.status();
+  config.api_answer_cache_ms = *cache;
   return config;
 }
 

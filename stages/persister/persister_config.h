@@ -33,6 +33,9 @@ struct PersisterConfig {
   std::int64_t block_retention_days = 0;
   /** persister.busy_timeout_ms (0–600000; 5000): SQLite's busy_timeout on every connection. */
   std::int64_t busy_timeout_ms = 5000;
+  /** persister.api_answer_cache_ms (0–60000; 1000): how long an API answer may be served again
+   * to the same request while nothing was committed; 0 renders every answer afresh. */
+  std::int64_t api_answer_cache_ms = 1000;
 
   static constexpr std::size_t kMinTokenLength = 16;
 

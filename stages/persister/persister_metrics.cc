@@ -43,6 +43,9 @@ PersisterMetrics PersisterMetrics::create(pipeline::metrics::Registry& registry)
                                      "Highest block height in the database after the last commit."),
       .auth_failures = registry.counter("point_tron_persister_api_auth_failures_total",
                                         "API requests refused for a missing or wrong token."),
+      .cached_answers = registry.counter(
+          "point_tron_persister_api_cached_answers_total",
+          "API requests answered from the answer cache (same request, no commit since, < 1 s old)."),
   };
   constexpr std::string_view kWrittenHelp = "Records committed to SQLite, by input topic.";
   for (const auto& [input, name] : {std::pair{Input::Blocks, "blocks"},

@@ -42,6 +42,7 @@ struct PersisterMetrics {
   pipeline::metrics::Gauge& last_commit_time;     // point_tron_persister_last_commit_timestamp_seconds
   pipeline::metrics::Gauge& block_height;         // point_tron_persister_block_height
   pipeline::metrics::Counter& auth_failures;      // point_tron_persister_api_auth_failures_total
+  pipeline::metrics::Counter& cached_answers;     // point_tron_persister_api_cached_answers_total
   /** point_tron_persister_api_query_duration_seconds{route}, indexed by Route. */
   std::array<pipeline::metrics::Histogram*, kRoutes> query_duration{};
 

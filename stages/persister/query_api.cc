@@ -226,12 +226,14 @@ Result<std::vector<SeriesCandle>> loadSeries(Queries& queries, const std::string
 }  // namespace
 
 QueryApi::QueryApi(Queries& queries, TokenAuthenticator authenticator, PersisterMetrics& metrics,
-                   WallClock wall_clock, WriterHealth writer_health)
+                   WallClock wall_clock, WriterHealth writer_health,
+                   std::int64_t max_answer_age_ms)
     : queries_(queries),
       authenticator_(std::move(authenticator)),
       metrics_(metrics),
       wall_clock_(std::move(wall_clock)),
-      writer_health_(std::move(writer_health)) {}
+      writer_health_(std::move(writer_health)),
+      max_answer_age_ms_(max_answer_age_ms) {}
 
 namespace {
 
@@ -657,14 +659,45 @@ Response QueryApi::handle(const Request& request) {
     const auto route = static_cast<Route>(i);
     if (request.path != routePath(route)) continue;
     const auto started = std::chrono::steady_clock::now();
+    const std::int64_t now_ms = wall_clock_();
+    const bool cacheable = max_answer_age_ms_ > 0 && route != Route::SystemStatus;
+    std::string cache_key;
+    if (cacheable) {
+      const auto version = queries_.dataVersion();
+      if (!version) return failure(version.error());
+      if (*version != cache_data_version_) {
+        cache_.clear();
+        cached_bytes_ = 0;
+        cache_data_version_ = *version;
+      }
+      cache_key = request.path + '?' + request.query;
+      const auto cached = cache_.find(cache_key);
+      if (cached != cache_.end() && now_ms - cached->second.rendered_at_ms < max_answer_age_ms_ &&
+          now_ms >= cached->second.rendered_at_ms) {
+        metrics_.cached_answers.Increment();
+        metrics_.queryDurationOf(route).Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        return cached->second.response;
+      }
+    }
     Response response = [&] {
       try {
-        auto data = kHandlers[i](request, queries_, wall_clock_(), writer_health_());
+        auto data = kHandlers[i](request, queries_, now_ms, writer_health_());
         return data ? success(std::move(*data)) : failure(data.error());
       } catch (const std::exception&) {
         return failure(500, "internal error");  // e.g. bad_alloc: the request fails, not the stage
       }
     }();
+    if (cacheable && response.status == 200) {
+      auto& slot = cache_[cache_key];
+      cached_bytes_ -= slot.response.body.size();
+      if (cached_bytes_ + response.body.size() > kMaxCachedBytes) {
+        cache_.clear();  // rare (16 MiB of distinct answers within one commit): start over
+        cached_bytes_ = 0;
+      }
+      cached_bytes_ += response.body.size();
+      cache_[cache_key] = CachedAnswer{response, now_ms};
+    }
     metrics_.queryDurationOf(route).Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return response;

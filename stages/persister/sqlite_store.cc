@@ -844,4 +844,8 @@ Result<DatabaseFigures> SqliteQueries::databaseFigures() {
   });
 }
 
+Result<std::int64_t> SqliteQueries::dataVersion() {
+  return guarded("data version", [&] { return impl_->singleInt("PRAGMA data_version").value_or(0); });
+}
+
 }  // namespace stages::persister

@@ -88,6 +88,7 @@ class SqliteQueries final : public Queries {
   pipeline::Result<std::vector<StageStatusRow>> stageStatus() override;
   pipeline::Result<std::optional<BackupRow>> lastBackup() override;
   pipeline::Result<DatabaseFigures> databaseFigures() override;
+  pipeline::Result<std::int64_t> dataVersion() override;
 
  private:
   struct Impl;

@@ -113,6 +113,9 @@ class Queries {
   [[nodiscard]] virtual pipeline::Result<std::vector<StageStatusRow>> stageStatus() = 0;
   [[nodiscard]] virtual pipeline::Result<std::optional<BackupRow>> lastBackup() = 0;
   [[nodiscard]] virtual pipeline::Result<DatabaseFigures> databaseFigures() = 0;
+  /** Changes whenever another connection committed since the last call (PRAGMA data_version):
+   * an answer computed at one value is still the database's answer while it stays the same. */
+  [[nodiscard]] virtual pipeline::Result<std::int64_t> dataVersion() = 0;
 };
 
 }  // namespace stages::persister

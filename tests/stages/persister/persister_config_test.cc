@@ -28,6 +28,7 @@ TEST(PersisterConfigTest, Defaults) {
   EXPECT_EQ(200, config->batch_max_delay_ms);
   EXPECT_EQ(0, config->block_retention_days);
   EXPECT_EQ(5000, config->busy_timeout_ms);
+  EXPECT_EQ(1000, config->api_answer_cache_ms);
 }
 
 // Every key is read from the environment and range-checked; a short token is refused without
@@ -39,12 +40,15 @@ TEST(PersisterConfigTest, ReadsAndValidatesKeys) {
                        {"POINTTRON_PERSISTER__BATCH_MAX_RECORDS", "10"},
                        {"POINTTRON_PERSISTER__BATCH_MAX_DELAY_MS", "5"},
                        {"POINTTRON_PERSISTER__BLOCK_RETENTION_DAYS", "30"},
-                       {"POINTTRON_PERSISTER__BUSY_TIMEOUT_MS", "0"}});
+                       {"POINTTRON_PERSISTER__BUSY_TIMEOUT_MS", "0"},
+                       {"POINTTRON_PERSISTER__API_ANSWER_CACHE_MS", "0"}});
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ("/fast/pt.db", config->db_path);
   EXPECT_EQ(2u, config->api_tokens.size());
   EXPECT_EQ(10u, config->batch_max_records);
   EXPECT_EQ(30, config->block_retention_days);
+  EXPECT_EQ(0, config->api_answer_cache_ms);
+  EXPECT_FALSE(parse({{"POINTTRON_PERSISTER__API_ANSWER_CACHE_MS", "60001"}}));
   auto zero = parse({{"POINTTRON_PERSISTER__BATCH_MAX_RECORDS", "0"}});
   ASSERT_FALSE(zero);
   EXPECT_EQ(pipeline::ErrorType::InvalidConfig, zero.error().type);

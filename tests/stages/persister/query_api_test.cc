@@ -71,7 +71,7 @@ class QueryApiTest : public ::testing::Test {
     queries_ = std::move(*queries);
     api_ = std::make_unique<QueryApi>(
         *queries_, TokenAuthenticator({kToken, "second-token-abcdefgh"}), metrics_,
-        [] { return kBase + 3'600'000; },
+        [this] { return now_ms_; },
         [] { return pipeline::health::CheckResult{pipeline::health::State::Healthy, "ok"}; });
     server_ = std::make_unique<pipeline::http::Server>(runner_.loop(), pipeline::http::ServerOptions{});
     server_->routePrefix("GET", "/api/", [this](const pipeline::http::Request& r) { return api_->handle(r); });
@@ -113,6 +113,18 @@ class QueryApiTest : public ::testing::Test {
     return std::string(root["error"].get_string().value_unsafe());
   }
 
+  // Commits one more block, as the persister's writer connection does.
+  void commitBlock(std::int64_t height) {
+    RecordParser parser;
+    WriteBatch batch;
+    auto mutation = parser.parse(Input::Blocks, std::to_string(height),
+                                 testing::blockJson(height, kBase + (height - kFirst) * 3000));
+    ASSERT_TRUE(mutation) << mutation.error().message;
+    batch.mutations.push_back(std::move(*mutation));
+    ASSERT_TRUE(store_->write(batch));
+  }
+
+  std::int64_t now_ms_ = kBase + 3'600'000;
   TempDir dir_;
   testsupport::LoopRunner runner_;
   pipeline::metrics::Registry registry_{"persister"};
@@ -166,6 +178,32 @@ TEST_F(QueryApiTest, BlocksStats) {
   EXPECT_EQ(60, d["today"]["blocks"].get_int64().value_unsafe());
   EXPECT_EQ(1000, d["parity"].at(0)["window"].get_int64().value_unsafe());
   EXPECT_EQ("unknown parameter; this route takes: ", error("/api/blocks/stats?x=1"));
+}
+
+// The same request is answered from the cache until a commit happens or a second passes; then
+// the answer is the database's new state. Other query strings and the system status are not
+// served from it.
+TEST_F(QueryApiTest, CachesAnswersUntilTheNextCommitForAtMostASecond) {
+  const auto cached = [&] { return registry_.value("point_tron_persister_api_cached_answers_total"); };
+  const std::string first = get("/api/blocks/stats").body;
+  EXPECT_EQ(first, get("/api/blocks/stats").body);
+  EXPECT_EQ(1, cached());
+  data("/api/blocks/points?limit=2");
+  EXPECT_EQ(1, cached());
+
+  commitBlock(kLast + 1);
+  EXPECT_EQ(kLast + 1, data("/api/blocks/stats")["latest_block"]["height"].get_int64().value_unsafe());
+  EXPECT_EQ(1, cached());
+  data("/api/blocks/stats");
+  EXPECT_EQ(2, cached());
+
+  now_ms_ += 1000;
+  EXPECT_EQ(now_ms_, data("/api/blocks/stats")["server_time_ms"].get_int64().value_unsafe());
+  EXPECT_EQ(2, cached());
+
+  data("/api/system/status");
+  data("/api/system/status");
+  EXPECT_EQ(2, cached());
 }
 
 // History by date and by height range, in pages of a bounded size.
