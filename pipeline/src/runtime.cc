@@ -97,12 +97,20 @@ namespace {
 // One configuration file may serve the whole pipeline, so a stage accepts the other stages'
 // sections without reading them (their own process checks them); any other unread key, such as a
 // misspelt section, is an error.
-constexpr std::array<std::string_view, 5> kStageSections = {"fetcher", "decoder", "aggregator",
-                                                            "persister", "alerter"};
+struct StageSection {
+  std::string_view section;
+  std::string_view stage;  // the one process that reads it
+};
+constexpr std::array<StageSection, 6> kStageSections = {{{"fetcher", "fetcher"},
+                                                         {"decoder", "decoder"},
+                                                         {"aggregator", "aggregator"},
+                                                         {"persister", "persister"},
+                                                         {"backup", "persister"},
+                                                         {"alerter", "alerter"}}};
 
 Status checkUnknownKeys(const config::ConfigSource& config, std::string_view stage) {
-  for (auto section : kStageSections) {
-    if (section != stage) config.consumePrefix(std::string(section) + ".");
+  for (const auto& [section, owner] : kStageSections) {
+    if (owner != stage) config.consumePrefix(std::string(section) + ".");
   }
   return config.checkUnknown();
 }

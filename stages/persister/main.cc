@@ -1,9 +1,31 @@
-// pointtron-persister: blocks, stats and metrics → SQLite (exactly-once), and the query API.
+// pointtron-persister: blocks, stats and metrics → SQLite (exactly-once), and the query API;
+// `backup …` runs the offline backup commands instead (stages/persister/backup/backup_command.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+
 #include "pipeline/runtime.h"
+#include "stages/persister/backup/backup_command.h"
 #include "stages/persister/persister.h"
 #include "stages/persister/persister_config.h"
 
+namespace {
+
+std::int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (auto code = stages::persister::backup::runBackupCommand(
+          argc, argv, std::cout, std::cerr,
+          pipeline::config::ConfigSource::environmentFrom(environ), wallMs)) {
+    return *code;
+  }
   return pipeline::runStage(
       argc, argv,
       {.name = "persister",

@@ -81,6 +81,10 @@ pipeline::Result<std::shared_ptr<Persister>> Persister::create(pipeline::Runtime
                                           self->metrics_, wallMs,
                                           [raw] { return raw->writer_->health(); },
                                           cfg.api_answer_cache_ms);
+  auto backups = backup::BackupService::create(rt, cfg.backup, cfg.backup.plan(cfg.db_path, cfg.busy_timeout_ms),
+                                               *self->store_, *self->queries_, wallMs);
+  if (!backups) return backups.error();
+  self->backups_ = std::move(*backups);
   return self;
 }
 
@@ -89,6 +93,15 @@ pipeline::Status Persister::start() {
   rt_.http().routePrefix("GET", "/api/", [this](const pipeline::http::Request& request) {
     return api_->handle(request);
   });
+  rt_.http().route("POST", "/api/backups", [this](const pipeline::http::Request& request) {
+    if (auto refused = api_->refuse(request)) return std::move(*refused);
+    return backups_->handleStart();
+  });
+  rt_.http().route("GET", "/api/backups", [this](const pipeline::http::Request& request) {
+    if (auto refused = api_->refuse(request)) return std::move(*refused);
+    return backups_->handleStatus();
+  });
+  if (auto started = backups_->start(); !started) return started;
   return rt_.consume(
       {.topics = {rt_.topic(pipeline::kafka::topics::kBlocks),
                   rt_.topic(pipeline::kafka::topics::kStats),

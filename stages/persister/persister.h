@@ -6,6 +6,7 @@
 #include "pipeline/kafka/record.h"
 #include "pipeline/runtime.h"
 #include "pipeline/uv/handle.h"
+#include "stages/persister/backup/backup_service.h"
 #include "stages/persister/batch_writer.h"
 #include "stages/persister/persister_config.h"
 #include "stages/persister/persister_metrics.h"
@@ -17,7 +18,7 @@ namespace stages::persister {
 /**
  * The persister process: the database (one write connection, one read-only connection), the
  * consumer of blocks, stats and metrics feeding a BatchWriter, the batch timer, the `sqlite`
- * health check and the query API on the runtime's HTTP server.
+ * health check, the query API on the runtime's HTTP server and the backups (BackupService).
  *
  * Batches: a batch is written when it holds persister.batch_max_records records, or
  * persister.batch_max_delay_ms after its first record arrived, whichever comes first; the
@@ -50,6 +51,7 @@ class Persister {
   std::unique_ptr<SqliteQueries> queries_;
   std::unique_ptr<BatchWriter> writer_;
   std::unique_ptr<QueryApi> api_;
+  std::unique_ptr<backup::BackupService> backups_;
   pipeline::uv::Timer batch_timer_;
   bool timer_armed_ = false;
 };

@@ -43,6 +43,9 @@ pipeline::Result<PersisterConfig> PersisterConfig::parse(const pipeline::config:
   auto cache = source.getInt("persister.api_answer_cache_ms", config.api_answer_cache_ms, 0, 60'000);
   if (!cache) return cache.status();
   config.api_answer_cache_ms = *cache;
+  auto backup = backup::BackupConfig::parse(source, config.data_dir);
+  if (!backup) return backup.error();
+  config.backup = std::move(*backup);
   return config;
 }
 

@@ -7,6 +7,7 @@
 
 #include "pipeline/config/config_source.h"
 #include "pipeline/status.h"
+#include "stages/persister/backup/backup_config.h"
 
 namespace stages::persister {
 
@@ -36,6 +37,9 @@ struct PersisterConfig {
   /** persister.api_answer_cache_ms (0–60000; 1000): how long an API answer may be served again
    * to the same request while nothing was committed; 0 renders every answer afresh. */
   std::int64_t api_answer_cache_ms = 1000;
+
+  /** backup.* (stages/persister/backup/backup_config.h). */
+  backup::BackupConfig backup;
 
   static constexpr std::size_t kMinTokenLength = 16;
 

@@ -645,16 +645,19 @@ constexpr RouteHandler kHandlers[kRoutes] = {
 
 }  // namespace
 
-Response QueryApi::handle(const Request& request) {
+std::optional<Response> QueryApi::refuse(const Request& request) {
   const auto verdict = authenticator_.check(request.header("Authorization"));
-  if (verdict != TokenAuthenticator::Verdict::Accepted) {
-    metrics_.auth_failures.Increment();
-    Response response = failure(401, verdict == TokenAuthenticator::Verdict::Missing
-                                         ? "missing bearer token (Authorization: Bearer <token>)"
-                                         : "invalid token");
-    response.headers.set("WWW-Authenticate", R"(Bearer realm="point-tron")");
-    return response;
-  }
+  if (verdict == TokenAuthenticator::Verdict::Accepted) return std::nullopt;
+  metrics_.auth_failures.Increment();
+  Response response = failure(401, verdict == TokenAuthenticator::Verdict::Missing
+                                       ? "missing bearer token (Authorization: Bearer <token>)"
+                                       : "invalid token");
+  response.headers.set("WWW-Authenticate", R"(Bearer realm="point-tron")");
+  return response;
+}
+
+Response QueryApi::handle(const Request& request) {
+  if (auto refused = refuse(request)) return std::move(*refused);
   for (std::size_t i = 0; i < kRoutes; ++i) {
     const auto route = static_cast<Route>(i);
     if (request.path != routePath(route)) continue;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -46,6 +47,10 @@ class QueryApi {
 
   /** Answers one GET (or HEAD) request whose path starts with /api/. Never throws. */
   pipeline::http::Response handle(const pipeline::http::Request& request);
+
+  /** The 401 answer (counted in the auth failures) for a request without a valid bearer token;
+   * nullopt when the token is valid. For the API's other routes (backups). */
+  std::optional<pipeline::http::Response> refuse(const pipeline::http::Request& request);
 
  private:
   struct CachedAnswer {

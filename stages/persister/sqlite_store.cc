@@ -509,6 +509,24 @@ Result<std::vector<PartitionOffset>> SqliteStore::offsets() {
   });
 }
 
+pipeline::Status SqliteStore::recordBackup(const BackupRow& row) {
+  auto written = guarded("recording a backup", [&] {
+    SQLite::Statement insert(impl_->db,
+                             "INSERT INTO backups (started_at_ms, finished_at_ms, location, size_bytes, "
+                             "sha256, status, verified) VALUES (?,?,?,?,?,?,?)");
+    insert.bind(1, row.started_at_ms);
+    if (row.finished_at_ms) insert.bind(2, *row.finished_at_ms);
+    insert.bind(3, row.location);
+    if (row.size_bytes) insert.bind(4, *row.size_bytes);
+    if (row.sha256) insert.bind(5, *row.sha256);
+    insert.bind(6, row.status);
+    insert.bind(7, row.verified ? 1 : 0);
+    insert.exec();
+    return true;
+  });
+  return written.status();
+}
+
 Result<WriteResult> SqliteStore::write(const WriteBatch& batch) {
   Impl& impl = *impl_;
   bool open_transaction = false;
@@ -812,21 +830,44 @@ Result<std::vector<StageStatusRow>> SqliteQueries::stageStatus() {
   });
 }
 
+namespace {
+
+constexpr const char* kBackupColumns =
+    "id, started_at_ms, finished_at_ms, location, size_bytes, sha256, status, verified";
+
+BackupRow backupRowOf(SQLite::Statement& s) {
+  return BackupRow{.id = s.getColumn(0).getInt64(),
+                   .started_at_ms = s.getColumn(1).getInt64(),
+                   .finished_at_ms = optionalInt(s.getColumn(2)),
+                   .location = s.getColumn(3).getString(),
+                   .size_bytes = optionalInt(s.getColumn(4)),
+                   .sha256 = s.getColumn(5).isNull() ? std::nullopt
+                                                     : std::optional<std::string>(s.getColumn(5).getString()),
+                   .status = s.getColumn(6).getString(),
+                   .verified = s.getColumn(7).getInt() != 0};
+}
+
+}  // namespace
+
 Result<std::optional<BackupRow>> SqliteQueries::lastBackup() {
   return guarded("last backup", [&]() -> std::optional<BackupRow> {
-    auto& s = impl_->statement(
-        "SELECT id, started_at_ms, finished_at_ms, location, size_bytes, status, "
-                        "verified FROM backups WHERE status = 'succeeded' "
-                        "ORDER BY finished_at_ms DESC LIMIT 1");
+    auto& s = impl_->statement(fmt::format("SELECT {} FROM backups WHERE status = 'succeeded' "
+                                           "ORDER BY finished_at_ms DESC LIMIT 1",
+                                           kBackupColumns));
     const StatementReset reset(s);
     if (!s.executeStep()) return std::nullopt;
-    return BackupRow{.id = s.getColumn(0).getInt64(),
-                     .started_at_ms = s.getColumn(1).getInt64(),
-                     .finished_at_ms = optionalInt(s.getColumn(2)),
-                     .location = s.getColumn(3).getString(),
-                     .size_bytes = optionalInt(s.getColumn(4)),
-                     .status = s.getColumn(5).getString(),
-                     .verified = s.getColumn(6).getInt() != 0};
+    return backupRowOf(s);
+  });
+}
+
+Result<std::vector<BackupRow>> SqliteQueries::recentBackups(int limit) {
+  return guarded("recent backups", [&] {
+    auto& s = impl_->statement(fmt::format("SELECT {} FROM backups ORDER BY id DESC LIMIT ?", kBackupColumns));
+    const StatementReset reset(s);
+    s.bind(1, limit);
+    std::vector<BackupRow> out;
+    while (s.executeStep()) out.push_back(backupRowOf(s));
+    return out;
   });
 }
 

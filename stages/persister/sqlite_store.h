@@ -45,6 +45,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   pipeline::Result<std::vector<PartitionOffset>> offsets() override;
+  pipeline::Status recordBackup(const BackupRow& row) override;
   pipeline::Result<WriteResult> write(const WriteBatch& batch) override;
 
   /** The schema version the database is at. */
@@ -87,6 +88,7 @@ class SqliteQueries final : public Queries {
   pipeline::Result<std::optional<std::string>> latestWitnessDate() override;
   pipeline::Result<std::vector<StageStatusRow>> stageStatus() override;
   pipeline::Result<std::optional<BackupRow>> lastBackup() override;
+  pipeline::Result<std::vector<BackupRow>> recentBackups(int limit) override;
   pipeline::Result<DatabaseFigures> databaseFigures() override;
   pipeline::Result<std::int64_t> dataVersion() override;
 

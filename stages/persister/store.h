@@ -31,6 +31,18 @@ struct WriteResult {
   std::optional<std::int64_t> latest_block_height;  // highest block row after the commit
 };
 
+/** A row of the backups catalogue. */
+struct BackupRow {
+  std::int64_t id = 0;
+  std::int64_t started_at_ms = 0;
+  std::optional<std::int64_t> finished_at_ms;
+  std::string location;
+  std::optional<std::int64_t> size_bytes;
+  std::optional<std::string> sha256;
+  std::string status;  // succeeded | failed
+  bool verified = false;
+};
+
 /**
  * The write side of the database: one writer per database (the persister is the only one).
  *
@@ -45,6 +57,8 @@ class Store {
   /** Every stored partition offset. */
   [[nodiscard]] virtual pipeline::Result<std::vector<PartitionOffset>> offsets() = 0;
   [[nodiscard]] virtual pipeline::Result<WriteResult> write(const WriteBatch& batch) = 0;
+  /** Adds one finished backup to the `backups` catalogue (its id is assigned). */
+  [[nodiscard]] virtual pipeline::Status recordBackup(const BackupRow& row) = 0;
 };
 
 /** A block row with the point and score of the same block (null until stats has them). */
@@ -54,16 +68,6 @@ struct BlockView {
   std::optional<std::int64_t> score;
 };
 
-/** A row of the backups catalogue. */
-struct BackupRow {
-  std::int64_t id = 0;
-  std::int64_t started_at_ms = 0;
-  std::optional<std::int64_t> finished_at_ms;
-  std::string location;
-  std::optional<std::int64_t> size_bytes;
-  std::string status;
-  bool verified = false;
-};
 
 /** Figures about the database itself. */
 struct DatabaseFigures {
@@ -111,7 +115,10 @@ class Queries {
                                                                            int limit) = 0;
   [[nodiscard]] virtual pipeline::Result<std::optional<std::string>> latestWitnessDate() = 0;
   [[nodiscard]] virtual pipeline::Result<std::vector<StageStatusRow>> stageStatus() = 0;
+  /** The newest successful backup. */
   [[nodiscard]] virtual pipeline::Result<std::optional<BackupRow>> lastBackup() = 0;
+  /** The newest `limit` catalogue rows, successful or not, newest first. */
+  [[nodiscard]] virtual pipeline::Result<std::vector<BackupRow>> recentBackups(int limit) = 0;
   [[nodiscard]] virtual pipeline::Result<DatabaseFigures> databaseFigures() = 0;
   /** Changes whenever another connection committed since the last call (PRAGMA data_version):
    * an answer computed at one value is still the database's answer while it stays the same. */

@@ -34,6 +34,7 @@ class FlakyStore : public Store {
     }
     return real_.write(batch);
   }
+  pipeline::Status recordBackup(const BackupRow& row) override { return real_.recordBackup(row); }
   std::deque<pipeline::Error> failures;
   int writes = 0;
 
