@@ -37,6 +37,8 @@ export KAFKA_PORT=$kafka_port
 export KAFKA_DATA_DIR="$repo/var/test-kafka-$kafka_port"
 
 [[ "${POINTTRON_SKIP_INSTALL:-0}" == 1 ]] || bash ops/install-deps.sh
+# The local S3-compatible server the backup tests upload to (a pinned moto in a venv).
+[[ "${POINTTRON_SKIP_INSTALL:-0}" == 1 ]] || bash ops/s3/moto.sh install
 
 sanitize=OFF benchmarks=ON
 [[ "${POINTTRON_SANITIZE:-0}" == 1 ]] && sanitize=ON benchmarks=OFF

@@ -41,6 +41,12 @@ class ScratchFile {
   std::string path_;
 };
 
+// "<target>/<name>": for S3 also the SOURCE `pointtron backup verify|restore` takes.
+std::string locationOf(const BackupTarget& target, const std::string& name) {
+  const std::string where = target.describe();
+  return where.ends_with('/') ? where + name : where + "/" + name;
+}
+
 bool retryable(const Error& error) {
   return error.type != ErrorType::InvalidConfig && error.type != ErrorType::InvalidArgument;
 }
@@ -101,7 +107,7 @@ std::variant<BackupReport, BackupFailure> runBackup(
                            Error{uploaded.error().type,
                                  fmt::format("{}: {}", target->describe(), uploaded.error().message)}};
     }
-    report.locations.push_back(fmt::format("{}/{}", target->describe(), report.name));
+    report.locations.push_back(locationOf(*target, report.name));
   }
   for (const auto& target : targets) {
     auto stored = target->list();
@@ -115,7 +121,7 @@ std::variant<BackupReport, BackupFailure> runBackup(
         report.warnings.push_back(
             fmt::format("retention at {}: deleting {}: {}", target->describe(), name, removed.error().message));
       } else {
-        report.pruned.push_back(fmt::format("{}/{}", target->describe(), name));
+        report.pruned.push_back(locationOf(*target, name));
       }
     }
   }
@@ -148,7 +154,7 @@ Result<Manifest> drill(BackupTarget& target, const Keyring& keyring, const std::
   if (auto downloaded = target.download(name, fetched.path()); !downloaded) return downloaded.error();
   auto manifest = verifyArchiveFile(fetched.path(), keyring, work_dir);
   if (!manifest) {
-    return Error{manifest.error().type, fmt::format("{}/{}: {}", target.describe(), name, manifest.error().message)};
+    return Error{manifest.error().type, fmt::format("{}: {}", locationOf(target, name), manifest.error().message)};
   }
   return manifest;
 }
