@@ -6,7 +6,8 @@
 //    persister's own store: blocks and their points, 5 000 per transaction.
 // 2. Ingest rate alone: 100 batches of 1 000 blocks (+ points), blocks/s.
 // 3. A backup (snapshot, manifest, zstd, AES-256-GCM, directory target with read-back) on a
-//    worker thread while the same ingestion continues on this thread: backup seconds and MB/s,
+//    background worker thread (runInBackground, as in the persister) while the same ingestion
+//    continues on this thread: backup seconds and MB/s,
 //    archive size, the ingest rate meanwhile and its drop against step 2.
 // 4. Restore + verify of the archive (decrypt, decompress, SHA-256, integrity_check, manifest
 //    figures): seconds and seconds per GB.
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
   std::variant<backup::BackupReport, backup::BackupFailure> result;
   const auto backup_start = Clock::now();
   std::thread worker([&] {
+    backup::runInBackground();  // as the persister's backup thread does
     result = backup::runBackup(plan, *keyring, targets, kBaseMs, [](auto) { return true; });
     done = true;
   });

@@ -1,5 +1,6 @@
 #include "stages/persister/backup/backup_job.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +78,12 @@ std::string_view failureReasonName(FailureReason reason) noexcept {
     case FailureReason::Retention: return "retention";
   }
   return "unknown";
+}
+
+void runInBackground() noexcept {
+  constexpr int kBackgroundNice = 10;
+  // Linux: nice values are per thread; failure (e.g. a seccomp profile) only costs speed.
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kBackgroundNice);
 }
 
 std::variant<BackupReport, BackupFailure> runBackup(

@@ -166,6 +166,7 @@ bool BackupService::launch(Job job) {
   metrics_->in_progress.Set(1);
   const std::int64_t now_ms = job_started_ms_;
   worker_ = std::thread([this, job, now_ms] {
+    runInBackground();
     if (job == Job::Backup) {
       auto targets = config_.targets();
       auto result = runBackup(plan_, *keyring_, targets, now_ms,
