@@ -4,24 +4,15 @@
 #include <iostream>
 #include <memory>
 
+#include "pipeline/clock.h"
 #include "pipeline/runtime.h"
 #include "stages/decoder/decode_command.h"
 #include "stages/decoder/decode_stage.h"
 #include "stages/decoder/decoder_config.h"
 #include "stages/decoder/decoder_metrics.h"
 
-namespace {
-
-std::int64_t wallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  if (auto code = stages::decoder::runDecodeCommand(argc, argv, std::cout, std::cerr, wallMs)) {
+  if (auto code = stages::decoder::runDecodeCommand(argc, argv, std::cout, std::cerr, pipeline::wallClockMs)) {
     return *code;
   }
   return pipeline::runStage(
@@ -38,7 +29,7 @@ int main(int argc, char** argv) {
             config->decode, rt.sink(),
             stages::decoder::OutputTopics{.blocks = rt.topic(pipeline::kafka::topics::kBlocks),
                                           .dlq = rt.topic(pipeline::kafka::topics::kDlq)},
-            *metrics, rt.stageMetrics(), rt.log(), wallMs);
+            *metrics, rt.stageMetrics(), rt.log(), pipeline::wallClockMs);
         rt.keep(metrics);
         rt.keep(stage);
         return rt.consume(

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/clock.h"
 #include "pipeline/kafka/tail.h"
 #include "pipeline/kafka/topics.h"
 
@@ -28,11 +29,6 @@ std::vector<std::string> nodeSources(const std::vector<NodeSpec>& nodes) {
 
 }  // namespace
 
-std::int64_t FetchLoop::wallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 pipeline::Result<std::shared_ptr<FetchLoop>> FetchLoop::create(pipeline::Runtime& rt,
                                                                FetcherConfig config) {
@@ -121,7 +117,7 @@ void FetchLoop::pump() noexcept {
     publish();
     if (!draining_) planRequests(now);
   }
-  if (!draining_ && !head_poll_in_flight_ && wallMs() >= next_head_poll_ms_) pollHead();
+  if (!draining_ && !head_poll_in_flight_ && pipeline::wallClockMs() >= next_head_poll_ms_) pollHead();
   updateMetrics();
   armTimer(now);
 }
@@ -160,7 +156,7 @@ void FetchLoop::publish() {
         {.topic = topic_,
          .key = std::to_string(height),
          .value = std::move(value),
-         .headers = {{"fetched_at_ms", std::to_string(wallMs())},
+         .headers = {{"fetched_at_ms", std::to_string(pipeline::wallClockMs())},
                      {"source", node_sources_[output.block.node]}}},
         [this, bytes, height](const pipeline::Status& status, const pipeline::Delivery&) {
           if (!status) {
@@ -226,7 +222,7 @@ void FetchLoop::recordTransportFailure(std::size_t node, TimePoint now,
 NodeAnswer FetchLoop::interpret(const pipeline::http::Response& response) {
   metrics_.fetched_bytes.Increment(static_cast<double>(response.body.size()));
   return parser_.interpret(response.status, response.headers.get("Retry-After").value_or(""),
-                           response.body, wallMs());
+                           response.body, pipeline::wallClockMs());
 }
 
 void FetchLoop::recordNode(std::size_t node, TimePoint sent, TimePoint now,
@@ -279,7 +275,7 @@ void FetchLoop::pollHead() {
   const TimePoint now = steadyNow();
   auto node = pool_.acquire(now);
   if (!node) {
-    next_head_poll_ms_ = wallMs() + std::max<std::int64_t>(
+    next_head_poll_ms_ = pipeline::wallClockMs() + std::max<std::int64_t>(
         50, std::chrono::duration_cast<Millis>(pool_.nextAvailableAt(now) - now).count());
     return;
   }
@@ -304,14 +300,14 @@ void FetchLoop::onHeadAnswer(std::size_t node, TimePoint sent,
   const TimePoint now = steadyNow();
   if (!response) {
     recordTransportFailure(node, now, response.error());
-    next_head_poll_ms_ = wallMs() + config_.live.min_interval.count();
+    next_head_poll_ms_ = pipeline::wallClockMs() + config_.live.min_interval.count();
     pump();
     return;
   }
   NodeAnswer answer = interpret(*response);
   recordNode(node, sent, now, answer);
   if (answer.kind != AnswerKind::Blocks || answer.blocks.empty()) {
-    next_head_poll_ms_ = wallMs() + config_.live.min_interval.count();
+    next_head_poll_ms_ = pipeline::wallClockMs() + config_.live.min_interval.count();
     pump();
     return;
   }
@@ -331,7 +327,7 @@ void FetchLoop::onHeadAnswer(std::size_t node, TimePoint sent,
   if (head.height > last_head_height_) {
     last_head_height_ = head.height;
     metrics_.head_height.Set(static_cast<double>(head.height));
-    live_.onNewBlock(head.timestamp_ms, wallMs());
+    live_.onNewBlock(head.timestamp_ms, pipeline::wallClockMs());
     solidified ? sequencer_->onSolidifiedHead(head) : sequencer_->onHead(head);
     if (sequencer_->target() + 1 < sequencer_->nextHeight()) {
       // blocks.raw is ahead of this node (another node, or a chain restarted from a lower head).
@@ -341,12 +337,12 @@ void FetchLoop::onHeadAnswer(std::size_t node, TimePoint sent,
                            {"node_head", head.height}});
     }
   } else {
-    live_.onEmptyPoll(wallMs());
+    live_.onEmptyPoll(pipeline::wallClockMs());
   }
   // Caught up: poll at the expected next slot. Catching up: ranges do the work; re-read the
   // head now and then to widen the target.
-  next_head_poll_ms_ = sequencer_->caughtUp() ? live_.nextPollAt(wallMs())
-                                              : wallMs() + kCatchUpHeadPollMs;
+  next_head_poll_ms_ = sequencer_->caughtUp() ? live_.nextPollAt(pipeline::wallClockMs())
+                                              : pipeline::wallClockMs() + kCatchUpHeadPollMs;
   pump();
 }
 
@@ -355,7 +351,7 @@ void FetchLoop::armTimer(TimePoint now) {
   TimePoint due = TimePoint::max();
   if (sequencer_) due = std::min(due, sequencer_->nextDueAt(now));
   if (!head_poll_in_flight_) {
-    const auto head_in = std::max<std::int64_t>(0, next_head_poll_ms_ - wallMs());
+    const auto head_in = std::max<std::int64_t>(0, next_head_poll_ms_ - pipeline::wallClockMs());
     due = std::min(due, now + Millis(head_in));
   }
   if (due == TimePoint::max()) return;  // events (answers, deliveries) will pump

@@ -67,7 +67,6 @@ class FetchLoop {
   void recordTransportFailure(std::size_t node, TimePoint now, const pipeline::Error& error);
   void recordNode(std::size_t node, TimePoint sent, TimePoint now, const NodeAnswer& answer);
   void updateMetrics();
-  static std::int64_t wallMs();
 
   pipeline::Runtime& rt_;
   FetcherConfig config_;

@@ -5,25 +5,16 @@
 #include <chrono>
 #include <iostream>
 
+#include "pipeline/clock.h"
 #include "pipeline/runtime.h"
 #include "stages/persister/backup/backup_command.h"
 #include "stages/persister/persister.h"
 #include "stages/persister/persister_config.h"
 
-namespace {
-
-std::int64_t wallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   if (auto code = stages::persister::backup::runBackupCommand(
           argc, argv, std::cout, std::cerr,
-          pipeline::config::ConfigSource::environmentFrom(environ), wallMs)) {
+          pipeline::config::ConfigSource::environmentFrom(environ), pipeline::wallClockMs)) {
     return *code;
   }
   return pipeline::runStage(

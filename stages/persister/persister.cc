@@ -8,14 +8,11 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/clock.h"
+
 namespace stages::persister {
 namespace {
 
-std::int64_t wallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Creates `dir` (and its parents) if missing; a new data directory is private to the owner.
 pipeline::Status ensureDirectory(const std::filesystem::path& dir) {
@@ -78,11 +75,11 @@ pipeline::Result<std::shared_ptr<Persister>> Persister::create(pipeline::Runtime
       rt.sink(), self->metrics_, rt.stageMetrics(), rt.log(),
       [raw](const pipeline::Status& status) { raw->rt_.fail(status); });
   self->api_ = std::make_unique<QueryApi>(*self->queries_, TokenAuthenticator(tokens->tokens),
-                                          self->metrics_, wallMs,
+                                          self->metrics_, pipeline::wallClockMs,
                                           [raw] { return raw->writer_->health(); },
                                           cfg.api_answer_cache_ms);
   auto backups = backup::BackupService::create(rt, cfg.backup, cfg.backup.plan(cfg.db_path, cfg.busy_timeout_ms),
-                                               *self->store_, *self->queries_, wallMs);
+                                               *self->store_, *self->queries_, pipeline::wallClockMs);
   if (!backups) return backups.error();
   self->backups_ = std::move(*backups);
   return self;

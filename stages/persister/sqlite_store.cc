@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/clock.h"
+
 namespace stages::persister {
 namespace {
 
@@ -55,11 +57,6 @@ auto guarded(std::string_view what, Body&& body) -> Result<std::invoke_result_t<
   }
 }
 
-std::int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void bindOptional(SQLite::Statement& statement, int index, const std::optional<double>& value) {
   if (value) statement.bind(index, *value);
@@ -470,7 +467,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
                                "INSERT INTO schema_version (version, name, applied_at_ms) VALUES (?,?,?)");
       record.bind(1, migration.version);
       record.bind(2, std::string(migration.name));
-      record.bind(3, nowMs());
+      record.bind(3, pipeline::wallClockMs());
       record.exec();
       transaction.commit();
     } catch (const std::exception& e) {
@@ -481,7 +478,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   try {
     SQLite::Statement meta(impl->db, "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
     for (const auto& [key, value] :
-         {std::pair<std::string, std::string>{"created_at_ms", std::to_string(nowMs())},
+         {std::pair<std::string, std::string>{"created_at_ms", std::to_string(pipeline::wallClockMs())},
           {"created_by_version", POINTTRON_VERSION}}) {
       meta.bind(1, key);
       meta.bind(2, value);

@@ -29,10 +29,4 @@ std::int64_t msUntilNextBlock(const Chain& chain, std::int64_t head, std::int64_
   return std::max<std::int64_t>(0, chain.timestampMs(head + 1) - now_ms);
 }
 
-std::int64_t wallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace tronsim

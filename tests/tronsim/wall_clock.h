@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "pipeline/clock.h"
+
 #include "tests/tronsim/chain.h"
 
 namespace tronsim {
@@ -31,6 +33,6 @@ std::int64_t headDueAt(const Chain& chain, std::int64_t head, std::int64_t now_m
 std::int64_t msUntilNextBlock(const Chain& chain, std::int64_t head, std::int64_t now_ms);
 
 /** The system clock in ms since the epoch: the now_ms that Node passes to the functions above. */
-std::int64_t wallClockMs();
+using pipeline::wallClockMs;
 
 }  // namespace tronsim
