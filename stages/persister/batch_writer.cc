@@ -44,8 +44,35 @@ void BatchWriter::assign(std::vector<pipeline::kafka::TopicPartition>& partition
   if (stored) {
     for (const auto& offset : *stored) known[{offset.topic, offset.partition}] = offset.next_offset;
   }
+  // Ranges are asked once per topic, only when some stored offset needs checking.
+  std::map<std::string, std::optional<std::vector<pipeline::kafka::OffsetRange>>> ranges;
+  const auto pastTheEnd = [&](const std::string& topic, std::int32_t partition, std::int64_t offset) {
+    if (!offset_ranges_) return false;
+    auto [it, fresh] = ranges.try_emplace(topic);
+    if (fresh) {
+      auto fetched = offset_ranges_(topic);
+      if (fetched) {
+        it->second = std::move(*fetched);
+      } else {
+        log_.warn("Could not check the stored offsets against the topic; trusting them.",
+                  {{"topic", topic}, {"error", fetched.status().toString()}});
+      }
+    }
+    return it->second && static_cast<std::size_t>(partition) < it->second->size() &&
+           offset > (*it->second)[static_cast<std::size_t>(partition)].high;
+  };
   for (auto& partition : partitions) {
-    const auto found = known.find({partition.topic, partition.partition});
+    auto found = known.find({partition.topic, partition.partition});
+    if (found != known.end() && pastTheEnd(partition.topic, partition.partition, found->second)) {
+      log_.warn("Stored offset is past the end of the partition: the topic was recreated or the "
+                "broker lost its data. Reading the partition from its beginning (writes are "
+                "idempotent).",
+                {{"topic", partition.topic},
+                 {"partition", static_cast<std::int64_t>(partition.partition)},
+                 {"stored_offset", found->second}});
+      committed_.erase(found->first);
+      found = known.end();
+    }
     if (found != known.end()) {
       partition.offset = found->second;
       committed_[found->first] = found->second;

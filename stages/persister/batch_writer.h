@@ -15,6 +15,7 @@
 #include "pipeline/health/health.h"
 #include "pipeline/kafka/consumer.h"
 #include "pipeline/kafka/record.h"
+#include "pipeline/kafka/tail.h"
 #include "pipeline/log/logging.h"
 #include "pipeline/metrics/stage_metrics.h"
 #include "pipeline/outcome.h"
@@ -62,6 +63,15 @@ class BatchWriter {
   BatchWriter(Store& store, PersisterTopics topics, pipeline::EventSink& sink,
               PersisterMetrics& metrics, pipeline::StageMetrics& stage_metrics,
               const pipeline::log::Logger& log, FatalHandler on_fatal);
+
+  /** The offset ranges of a topic's partitions (pipeline::kafka::offsetRanges). */
+  using OffsetRanges = std::function<pipeline::Result<std::vector<pipeline::kafka::OffsetRange>>(
+      const std::string& topic)>;
+  /** With this, assign() checks stored offsets against the topics: an offset past a partition's
+   * end belongs to a topic that was deleted and created again (or a broker whose data was
+   * wiped), and that partition is read from the beginning instead of skipping its first records
+   * as replays. Without it (tests), stored offsets are trusted. */
+  void checkOffsetsWith(OffsetRanges ranges) { offset_ranges_ = std::move(ranges); }
 
   /** Sets each partition's start offset from SQLite (kafka::Consumer's on_assigned). */
   void assign(std::vector<pipeline::kafka::TopicPartition>& partitions);
@@ -120,6 +130,7 @@ class BatchWriter {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
   std::map<PartitionKey, std::int64_t> committed_;  // next offset per partition, as in SQLite
+  OffsetRanges offset_ranges_;
   pipeline::health::CheckResult health_{pipeline::health::State::Healthy, "No write failed."};
   bool fatal_ = false;
 };

@@ -78,6 +78,10 @@ pipeline::Result<std::shared_ptr<Persister>> Persister::create(pipeline::Runtime
                                           self->metrics_, pipeline::wallClockMs,
                                           [raw] { return raw->writer_->health(); },
                                           cfg.api_answer_cache_ms);
+  const pipeline::kafka::KafkaConfig kafka = rt.settings().kafka;
+  self->writer_->checkOffsetsWith([kafka](const std::string& topic) {
+    return pipeline::kafka::offsetRanges(kafka, topic, std::chrono::seconds(5));
+  });
   auto backups = backup::BackupService::create(rt, cfg.backup, cfg.backup.plan(cfg.db_path, cfg.busy_timeout_ms),
                                                *self->store_, *self->queries_, pipeline::wallClockMs);
   if (!backups) return backups.error();

@@ -267,6 +267,38 @@ TEST(PersisterTest, SurvivesTwentySigkillsWithTheSameDatabase) {
 }
 
 
+// A database whose stored offsets lie past the end of the topics (the topics were deleted and
+// created again, or the broker's data was wiped) reads them from the beginning: its records are
+// written again rather than skipped as replays of offsets the new topics never had.
+TEST(PersisterTest, StoredOffsetsPastTheEndOfRecreatedTopicsAreReadFromTheStart) {
+  const std::string prefix = fetcher::uniquePrefix("persister-reset");
+  data::TempDir dir;
+  const std::string data_dir = dir.file("data");
+  const std::string db_path = data_dir + "/pointtron.db";
+  const auto inputs = makeInputs(kFirst, kFirst + 200);
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> end_offsets;
+  {
+    auto persister = StageProcess::start("persister", persisterEnv(prefix, data_dir));  // creates the topics
+    ASSERT_NE(nullptr, persister);
+    produce(prefix, inputs, 0, inputs.size(), end_offsets);
+    ASSERT_TRUE(waitFor([&] { return storedOffsets(db_path) == end_offsets; }, seconds(60))) << persister->log();
+    persister->stop();
+  }
+  {
+    // What the database says after the topics it knew were replaced by new, shorter ones.
+    SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE kafka_offsets SET next_offset = next_offset + 100000");
+    db.exec("DELETE FROM blocks");
+  }
+  auto persister = StageProcess::start("persister", persisterEnv(prefix, data_dir));
+  ASSERT_NE(nullptr, persister);
+  ASSERT_TRUE(waitFor([&] { return storedOffsets(db_path) == end_offsets; }, seconds(60))) << persister->log();
+  EXPECT_NE(std::string::npos, persister->log().find("Stored offset is past the end of the partition"));
+  persister->stop();
+  SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(200, db.execAndGet("SELECT COUNT(*) FROM blocks").getInt64());
+}
+
 // Runs `pointtron-persister backup <args>` with the configuration file; its exit code and output.
 std::pair<int, std::string> backupCommand(const std::vector<std::string>& args, const std::string& config) {
   std::vector<std::string> argv = {stagePath("persister"), "backup"};

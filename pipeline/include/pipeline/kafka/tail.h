@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,12 @@
 #include "pipeline/status.h"
 
 namespace pipeline::kafka {
+
+/** The offsets a partition holds: [low, high), high being the next offset to be written. */
+struct OffsetRange {
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+};
 
 /**
  * The last `per_partition` records of every partition of `topic`, in offset order, indexed by
@@ -33,5 +40,13 @@ Result<std::vector<std::vector<Record>>> readHead(const KafkaConfig& config,
                                                   const std::string& topic,
                                                   std::size_t per_partition,
                                                   std::chrono::milliseconds timeout);
+
+/**
+ * The offset range of every partition of `topic`, indexed by partition. How a consumer that keeps
+ * its own offsets (the persister) notices that a topic was recreated: a stored offset past `high`
+ * belongs to a log that no longer exists. Blocking, bounded by `timeout`; errors as readTail.
+ */
+Result<std::vector<OffsetRange>> offsetRanges(const KafkaConfig& config, const std::string& topic,
+                                              std::chrono::milliseconds timeout);
 
 }  // namespace pipeline::kafka
