@@ -1,6 +1,7 @@
 #include "stages/persister/persister.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
 #include <filesystem>
@@ -61,9 +62,11 @@ pipeline::Result<std::shared_ptr<Persister>> Persister::create(pipeline::Runtime
                   {{"token_file", tokens->file}});
   }
 
-  auto timer = pipeline::uv::Timer::create(rt.loop());
-  if (!timer) return timer.error();
-  self->batch_timer_ = std::move(*timer);
+  for (auto* timer : {&self->batch_timer_, &self->gauge_timer_}) {
+    auto created = pipeline::uv::Timer::create(rt.loop());
+    if (!created) return created.error();
+    *timer = std::move(*created);
+  }
 
   Persister* raw = self.get();
   self->writer_ = std::make_unique<BatchWriter>(
@@ -103,6 +106,15 @@ pipeline::Status Persister::start() {
     return backups_->handleStatus();
   });
   if (auto started = backups_->start(); !started) return started;
+  updateGauges();
+  if (auto started = gauge_timer_.start(kGaugeIntervalMs, kGaugeIntervalMs, [this] { updateGauges(); });
+      !started) {
+    return started;
+  }
+  rt_.onDrain([this](std::function<void()> done) {
+    gauge_timer_.stop();
+    done();
+  });
   return rt_.consume(
       {.topics = {rt_.topic(pipeline::kafka::topics::kBlocks),
                   rt_.topic(pipeline::kafka::topics::kStats),
@@ -117,6 +129,19 @@ pipeline::Status Persister::start() {
         auto pending = pipeline::kafka::Completion::share(std::move(completion));
         add(record, [pending](pipeline::Outcome outcome) { pending->finish(outcome); });
       });
+}
+
+void Persister::updateGauges() {
+  const auto health = writer_->health();
+  metrics_.database_healthy.Set(health.state == pipeline::health::State::Healthy    ? 1.0
+                                : health.state == pipeline::health::State::Degraded ? 0.5
+                                                                                    : 0.0);
+  struct statvfs fs {};
+  const auto dir = std::filesystem::path(config_.db_path).parent_path();
+  if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0 && fs.f_blocks > 0) {
+    metrics_.disk_free_bytes.Set(static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize));
+    metrics_.disk_free_ratio.Set(static_cast<double>(fs.f_bavail) / static_cast<double>(fs.f_blocks));
+  }
 }
 
 void Persister::add(const pipeline::kafka::Record& record, BatchWriter::Finish finish) {

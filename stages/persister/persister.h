@@ -43,6 +43,9 @@ class Persister {
   Persister(pipeline::Runtime& rt, PersisterConfig config);
   void add(const pipeline::kafka::Record& record, BatchWriter::Finish finish);
   void flush();
+  // Database health and the free space of its file system, as gauges (every kGaugeIntervalMs).
+  void updateGauges();
+  static constexpr std::uint64_t kGaugeIntervalMs = 5000;
 
   pipeline::Runtime& rt_;
   PersisterConfig config_;
@@ -53,6 +56,7 @@ class Persister {
   std::unique_ptr<QueryApi> api_;
   std::unique_ptr<backup::BackupService> backups_;
   pipeline::uv::Timer batch_timer_;
+  pipeline::uv::Timer gauge_timer_;
   bool timer_armed_ = false;
 };
 

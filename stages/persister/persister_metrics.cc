@@ -46,6 +46,13 @@ PersisterMetrics PersisterMetrics::create(pipeline::metrics::Registry& registry)
       .cached_answers = registry.counter(
           "point_tron_persister_api_cached_answers_total",
           "API requests answered from the answer cache (same request, no commit since, < 1 s old)."),
+      .database_healthy = registry.gauge(
+          "point_tron_persister_database_healthy",
+          "1 while the database takes writes, 0.5 while a write waits for a lock, 0 after an I/O error."),
+      .disk_free_bytes = registry.gauge("point_tron_persister_disk_free_bytes",
+                                        "Bytes available to the persister on the database's file system."),
+      .disk_free_ratio = registry.gauge("point_tron_persister_disk_free_ratio",
+                                        "Share of the database's file system available to the persister (0-1)."),
   };
   constexpr std::string_view kWrittenHelp = "Records committed to SQLite, by input topic.";
   for (const auto& [input, name] : {std::pair{Input::Blocks, "blocks"},

@@ -43,6 +43,9 @@ struct PersisterMetrics {
   pipeline::metrics::Gauge& block_height;         // point_tron_persister_block_height
   pipeline::metrics::Counter& auth_failures;      // point_tron_persister_api_auth_failures_total
   pipeline::metrics::Counter& cached_answers;     // point_tron_persister_api_cached_answers_total
+  pipeline::metrics::Gauge& database_healthy;     // point_tron_persister_database_healthy
+  pipeline::metrics::Gauge& disk_free_bytes;      // point_tron_persister_disk_free_bytes
+  pipeline::metrics::Gauge& disk_free_ratio;      // point_tron_persister_disk_free_ratio
   /** point_tron_persister_api_query_duration_seconds{route}, indexed by Route. */
   std::array<pipeline::metrics::Histogram*, kRoutes> query_duration{};
 

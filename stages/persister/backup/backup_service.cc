@@ -1,5 +1,8 @@
 #include "stages/persister/backup/backup_service.h"
 
+#include <algorithm>
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "pipeline/json.h"
@@ -111,6 +114,18 @@ pipeline::Result<std::unique_ptr<BackupService>> BackupService::create(
     *timer = std::move(*created);
   }
   self->metrics_->enabled.Set(self->keyring_ ? 1 : 0);
+  if (!self->keyring_) {
+    // No backups: the staleness and drill figures have no value (NaN is "no sample" to the
+    // alerter and false in every Prometheus comparison), rather than a 0 that reads as 1970.
+    for (auto* gauge : {&self->metrics_->last_success, &self->metrics_->drill_last_success,
+                        &self->metrics_->drill_ok}) {
+      gauge->Set(std::numeric_limits<double>::quiet_NaN());
+    }
+  } else if (auto last = queries.lastBackup(); last && *last && (*last)->finished_at_ms) {
+    // Staleness counts from the last backup ever made, not from this start.
+    self->last_success_ms_ = *(*last)->finished_at_ms;
+    self->metrics_->last_success.Set(static_cast<double>(*self->last_success_ms_) / 1000.0);
+  }
   return self;
 }
 
@@ -135,7 +150,17 @@ pipeline::Status BackupService::start() {
     const auto ms = static_cast<std::uint64_t>(interval_s) * 1000;
     return timer.start(ms, ms, [this, job] { launch(job); });
   };
-  if (auto started = schedule(backup_timer_, config_.interval_s, Job::Backup); !started) return started;
+  // The first scheduled backup comes soon after start when the last one is older than the
+  // interval (or there is none): a new installation is protected within minutes, not hours.
+  if (config_.interval_s > 0) {
+    const auto interval_ms = static_cast<std::uint64_t>(config_.interval_s) * 1000;
+    const bool due = !last_success_ms_ ||
+                     wall_clock_() - *last_success_ms_ >= static_cast<std::int64_t>(interval_ms);
+    const std::uint64_t first = due ? std::min<std::uint64_t>(kFirstBackupDelayMs, interval_ms) : interval_ms;
+    if (auto started = backup_timer_.start(first, interval_ms, [this] { launch(Job::Backup); }); !started) {
+      return started;
+    }
+  }
   if (auto started = schedule(drill_timer_, config_.drill_interval_s, Job::Drill); !started) return started;
   rt_.log().info("Backups enabled.", {{"key_id", keyring_->current().id()},
                                       {"interval_s", config_.interval_s},
@@ -208,6 +233,7 @@ void BackupService::finished() {
       row.status = "succeeded";
       row.verified = true;
       metrics_->successes.Increment();
+      last_success_ms_ = now_ms;
       metrics_->last_success.Set(static_cast<double>(now_ms) / 1000.0);
       metrics_->last_duration.Set(report->seconds);
       metrics_->last_size.Set(static_cast<double>(report->archive.bytes));

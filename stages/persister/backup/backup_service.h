@@ -92,7 +92,9 @@ class BackupService {
 
   struct Metrics;
   std::unique_ptr<Metrics> metrics_;
+  std::optional<std::int64_t> last_success_ms_;
   std::optional<std::int64_t> drill_last_success_ms_;
+  static constexpr std::uint64_t kFirstBackupDelayMs = 60'000;
   std::string drill_last_result_ = "never";
 };
 
