@@ -114,11 +114,12 @@ pipeline::Result<std::unique_ptr<BackupService>> BackupService::create(
     *timer = std::move(*created);
   }
   self->metrics_->enabled.Set(self->keyring_ ? 1 : 0);
+  // No drill has run yet: no verdict (a 0 would read as "failed" to the drill alert).
+  self->metrics_->drill_ok.Set(std::numeric_limits<double>::quiet_NaN());
   if (!self->keyring_) {
     // No backups: the staleness and drill figures have no value (NaN is "no sample" to the
     // alerter and false in every Prometheus comparison), rather than a 0 that reads as 1970.
-    for (auto* gauge : {&self->metrics_->last_success, &self->metrics_->drill_last_success,
-                        &self->metrics_->drill_ok}) {
+    for (auto* gauge : {&self->metrics_->last_success, &self->metrics_->drill_last_success}) {
       gauge->Set(std::numeric_limits<double>::quiet_NaN());
     }
   } else if (auto last = queries.lastBackup(); last && *last && (*last)->finished_at_ms) {

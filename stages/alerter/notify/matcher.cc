@@ -1,0 +1,280 @@
+#include "stages/alerter/notify/matcher.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <tuple>
+
+namespace stages::alerter::notify {
+
+namespace {
+
+bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && isSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && isSpace(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+bool isNameStart(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+}
+bool isNameChar(char c) { return isNameStart(c) || (c >= '0' && c <= '9'); }
+
+std::string_view typeOperator(Matcher::Type type) {
+  switch (type) {
+    case Matcher::Type::Equal:
+      return "=";
+    case Matcher::Type::NotEqual:
+      return "!=";
+    case Matcher::Type::Regexp:
+      return "=~";
+    case Matcher::Type::NotRegexp:
+      return "!~";
+  }
+  return "=";
+}
+
+// Length of the UTF-8 sequence starting at text[i], or 0 if it is not valid UTF-8.
+std::size_t utf8Length(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t length = 0;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) return 0;
+  for (std::size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xc0) != 0x80) return 0;
+  }
+  if (lead == 0xe0 && byte(i + 1) < 0xa0) return 0;  // overlong
+  if (lead == 0xed && byte(i + 1) > 0x9f) return 0;  // surrogate
+  if (lead == 0xf0 && byte(i + 1) < 0x90) return 0;  // overlong
+  if (lead == 0xf4 && byte(i + 1) > 0x8f) return 0;  // above U+10FFFF
+  return length;
+}
+
+}  // namespace
+
+bool Matcher::matches(const LabelSet& labels) const {
+  static const std::string kAbsent;
+  const auto it = labels.find(name);
+  const std::string& actual = it == labels.end() ? kAbsent : it->second;
+  switch (type) {
+    case Type::Equal:
+      return actual == value;
+    case Type::NotEqual:
+      return actual != value;
+    case Type::Regexp:
+      return regex && std::regex_match(actual, *regex);
+    case Type::NotRegexp:
+      return !regex || !std::regex_match(actual, *regex);
+  }
+  return false;
+}
+
+std::string Matcher::toString() const {
+  std::string out = name;
+  out += typeOperator(type);
+  out.push_back('"');
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+pipeline::Result<Matcher> parseMatcher(std::string_view text) {
+  using pipeline::ErrorType;
+  std::string_view rest = trim(text);
+  std::size_t n = 0;
+  if (rest.empty() || !isNameStart(rest[0])) {
+    return pipeline::Error{ErrorType::InvalidConfig,
+                           "a matcher must start with a label name (name=\"value\")"};
+  }
+  while (n < rest.size() && isNameChar(rest[n])) ++n;
+  Matcher matcher;
+  matcher.name = std::string(rest.substr(0, n));
+  rest = trim(rest.substr(n));
+  if (rest.starts_with("=~")) {
+    matcher.type = Matcher::Type::Regexp;
+    rest.remove_prefix(2);
+  } else if (rest.starts_with("!~")) {
+    matcher.type = Matcher::Type::NotRegexp;
+    rest.remove_prefix(2);
+  } else if (rest.starts_with("!=")) {
+    matcher.type = Matcher::Type::NotEqual;
+    rest.remove_prefix(2);
+  } else if (rest.starts_with("=")) {
+    matcher.type = Matcher::Type::Equal;
+    rest.remove_prefix(1);
+  } else {
+    return pipeline::Error{ErrorType::InvalidConfig,
+                           fmt::format("matcher on {}: expected one of =, !=, =~, !~ after the "
+                                       "label name",
+                                       matcher.name)};
+  }
+  rest = trim(rest);
+  if (!rest.empty() && rest.front() == '"') {
+    if (rest.size() < 2 || rest.back() != '"') {
+      return pipeline::Error{ErrorType::InvalidConfig,
+                             fmt::format("matcher on {}: unterminated quoted value", matcher.name)};
+    }
+    rest = rest.substr(1, rest.size() - 2);
+    for (std::size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] == '"') {
+        return pipeline::Error{
+            ErrorType::InvalidConfig,
+            fmt::format("matcher on {}: unescaped '\"' inside the quoted value", matcher.name)};
+      }
+      if (rest[i] != '\\') {
+        matcher.value.push_back(rest[i]);
+        continue;
+      }
+      if (++i == rest.size()) {
+        return pipeline::Error{ErrorType::InvalidConfig,
+                               fmt::format("matcher on {}: value ends with '\\'", matcher.name)};
+      }
+      switch (rest[i]) {
+        case 'n':
+          matcher.value.push_back('\n');
+          break;
+        case '"':
+        case '\\':
+          matcher.value.push_back(rest[i]);
+          break;
+        default:  // kept as written, as Alertmanager does for regex escapes like \d
+          matcher.value.push_back('\\');
+          matcher.value.push_back(rest[i]);
+      }
+    }
+  } else {
+    matcher.value = std::string(rest);
+  }
+  if (matcher.type == Matcher::Type::Regexp || matcher.type == Matcher::Type::NotRegexp) {
+    try {
+      matcher.regex =
+          std::make_shared<const std::regex>("^(?:" + matcher.value + ")$", std::regex::ECMAScript);
+    } catch (const std::regex_error& error) {
+      return pipeline::Error{
+          ErrorType::InvalidConfig,
+          fmt::format("matcher on {}: invalid regular expression: {}", matcher.name, error.what())};
+    }
+  }
+  return matcher;
+}
+
+bool matchesAll(const Matchers& matchers, const LabelSet& labels) {
+  return std::all_of(matchers.begin(), matchers.end(),
+                     [&](const Matcher& m) { return m.matches(labels); });
+}
+
+void sortMatchers(Matchers& matchers) {
+  std::stable_sort(matchers.begin(), matchers.end(), [](const Matcher& a, const Matcher& b) {
+    return std::tie(a.name, a.value, a.type) < std::tie(b.name, b.value, b.type);
+  });
+}
+
+std::string matchersString(const Matchers& matchers) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < matchers.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out += matchers[i].toString();
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string goQuote(std::string_view text) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      const std::size_t length = utf8Length(text, i);
+      if (length == 0) {
+        out += fmt::format("\\x{:02x}", static_cast<unsigned>(c));
+        ++i;
+      } else {
+        out.append(text.substr(i, length));
+        i += length;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += fmt::format("\\x{:02x}", static_cast<unsigned>(c));
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string labelSetString(const LabelSet& labels) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [name, value] : labels) {  // std::map: sorted by name, as Go sorts
+    if (!first) out += ", ";
+    first = false;
+    out += name;
+    out.push_back('=');
+    out += goQuote(value);
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string groupKey(std::string_view route_key, const LabelSet& group_labels) {
+  std::string out(route_key);
+  out.push_back(':');
+  out += labelSetString(group_labels);
+  return out;
+}
+
+}  // namespace stages::alerter::notify
