@@ -298,6 +298,7 @@ void Alerter::evaluate() {
   std::size_t failing = 0;
   for (const auto& status : evaluator_.status()) failing += status.last_error.empty() ? 0 : 1;
   metrics_->failing_rules.Set(static_cast<double>(failing));
+  metrics_->series.Set(static_cast<double>(store_.seriesCount()));
 }
 
 void Alerter::dispatch() {

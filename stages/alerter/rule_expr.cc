@@ -187,7 +187,9 @@ std::optional<std::int64_t> parseDuration(std::string_view text) {
     std::int64_t ms;
   };
   static constexpr Unit kUnits[] = {{"ms", 1},        {"s", 1000},       {"m", 60'000},
-                                    {"h", 3'600'000}, {"d", 86'400'000}, {"w", 604'800'000}};
+                                    {"h", 3'600'000}, {"d", 86'400'000}, {"w", 604'800'000},
+                                    {"y", 31'536'000'000}};
+  if (text == "0") return 0;  // Prometheus and Alertmanager accept a bare zero
   if (text.empty()) return std::nullopt;
   std::int64_t total = 0;
   int last_unit = -1;
@@ -206,7 +208,7 @@ std::optional<std::int64_t> parseDuration(std::string_view text) {
     if (text.substr(pos, 2) == "ms") {
       unit = 0;
     } else if (pos < text.size()) {
-      for (int i = 1; i < 6; ++i) {
+      for (int i = 1; i < static_cast<int>(std::size(kUnits)); ++i) {
         if (text[pos] == kUnits[i].suffix[0]) unit = i;
       }
     }

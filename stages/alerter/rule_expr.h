@@ -26,8 +26,9 @@ struct Sample {
 };
 
 /**
- * Parses a Prometheus duration: one or more <integer><unit> with units ms, s, m, h, d, w, in
- * decreasing order ("90s", "1h30m"). Returns the milliseconds, or nullopt when malformed.
+ * Parses a Prometheus duration: "0", or one or more <integer><unit> with units ms, s, m, h, d,
+ * w, y in decreasing order ("90s", "1h30m"). Returns the milliseconds, or nullopt when malformed.
+ * Rule files and the notify file (routes, timeouts) share it.
  */
 std::optional<std::int64_t> parseDuration(std::string_view text);
 /** The inverse of parseDuration: "1h30m", "500ms", "0s". */

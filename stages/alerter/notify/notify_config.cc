@@ -1,5 +1,7 @@
 #include "stages/alerter/notify/notify_config.h"
 
+#include "stages/alerter/rule_expr.h"
+
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -179,9 +181,9 @@ class Parser {
   Result<std::chrono::milliseconds> duration(const YAML::Node& node,
                                              const std::string& where) const {
     if (!node.IsScalar()) return fail(where, "must be a duration like 30s or 5m");
-    auto parsed = parseDuration(node.Scalar());
-    if (!parsed) return fail(where, parsed.error().message);
-    return *parsed;
+    const auto parsed = stages::alerter::parseDuration(node.Scalar());
+    if (!parsed) return fail(where, fmt::format("must be a duration like 30s, 5m or 1h30m (got \"{}\")", node.Scalar()));
+    return std::chrono::milliseconds(*parsed);
   }
 
   Result<std::size_t> count(const YAML::Node& node, const std::string& where) const {
@@ -771,48 +773,6 @@ pipeline::Result<NotifyConfig> loadNotifyConfig(const std::string& path) {
   std::ostringstream content;
   content << in.rdbuf();
   return parseNotifyConfig(content.str(), path);
-}
-
-pipeline::Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
-  const auto bad = [&] {
-    return Error{ErrorType::InvalidConfig,
-                 fmt::format("must be a duration like 30s, 5m or 1h30m (got \"{}\")", text)};
-  };
-  if (text == "0") return std::chrono::milliseconds(0);
-  if (text.empty()) return bad();
-  struct Unit {
-    std::string_view suffix;
-    std::int64_t ms;
-  };
-  static constexpr Unit kUnits[] = {{"y", 365LL * 86'400'000},
-                                    {"w", 7LL * 86'400'000},
-                                    {"d", 86'400'000},
-                                    {"h", 3'600'000},
-                                    {"m", 60'000},
-                                    {"s", 1'000},
-                                    {"ms", 1}};
-  std::int64_t total = 0;
-  std::size_t next_unit = 0;  // units must appear in order, each at most once
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    std::size_t digits = 0;
-    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
-    if (digits == 0 || digits > 12) return bad();
-    std::int64_t number = 0;
-    std::from_chars(rest.data(), rest.data() + digits, number);
-    rest.remove_prefix(digits);
-    std::size_t suffix = 0;
-    while (suffix < rest.size() && rest[suffix] >= 'a' && rest[suffix] <= 'z') ++suffix;
-    const std::string_view unit = rest.substr(0, suffix);
-    rest.remove_prefix(suffix);
-    std::size_t found = next_unit;
-    while (found < std::size(kUnits) && kUnits[found].suffix != unit) ++found;
-    if (found == std::size(kUnits)) return bad();
-    next_unit = found + 1;
-    total += number * kUnits[found].ms;
-    if (total > 100LL * 365 * 86'400'000) return bad();
-  }
-  return std::chrono::milliseconds(total);
 }
 
 }  // namespace stages::alerter::notify

@@ -157,7 +157,4 @@ struct NotifyConfig {
 /** Reads `path` and parses it with parseNotifyConfig(text, path). */
 [[nodiscard]] pipeline::Result<NotifyConfig> loadNotifyConfig(const std::string& path);
 
-/** Prometheus duration syntax: "0", or units y w d h m s ms in that order ("1h30m", "500ms"). */
-[[nodiscard]] pipeline::Result<std::chrono::milliseconds> parseDuration(std::string_view text);
-
 }  // namespace stages::alerter::notify

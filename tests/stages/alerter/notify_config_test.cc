@@ -179,19 +179,6 @@ TEST(NotifyConfigTest, LabelSetString) {
   EXPECT_EQ(R"({}/{a="1"}:{b="2"})", groupKey(R"({}/{a="1"})", {{"b", "2"}}));
 }
 
-// Durations use Prometheus' syntax.
-TEST(NotifyConfigTest, Durations) {
-  EXPECT_EQ(milliseconds(0), *parseDuration("0"));
-  EXPECT_EQ(milliseconds(500), *parseDuration("500ms"));
-  EXPECT_EQ(milliseconds(5'400'000), *parseDuration("1h30m"));
-  EXPECT_EQ(milliseconds(86'400'000 + 1000), *parseDuration("1d1s"));
-  EXPECT_FALSE(parseDuration(""));
-  EXPECT_FALSE(parseDuration("5"));
-  EXPECT_FALSE(parseDuration("1m1h"));
-  EXPECT_FALSE(parseDuration("1.5s"));
-  EXPECT_FALSE(parseDuration("-1s"));
-}
-
 // Each invalid config gives one InvalidConfig line naming the place and the field.
 TEST(NotifyConfigTest, ErrorsNameTheField) {
   const std::string receivers = "receivers: [{name: r, webhook_configs: [{url: 'http://h/x'}]}]\n";

@@ -145,6 +145,10 @@ TEST(RuleExprParseTest, ErrorsNameColumnAndExpectation) {
 
 // Durations accept Prometheus's combined units and reject anything else.
 TEST(RuleExprParseTest, Durations) {
+  EXPECT_EQ(0, parseDuration("0"));
+  EXPECT_EQ(31'536'000'000 + 86'400'000, parseDuration("1y1d"));
+  EXPECT_FALSE(parseDuration("1m1h"));
+  EXPECT_FALSE(parseDuration("-1s"));
   EXPECT_EQ(300'000, parseDuration("5m"));
   EXPECT_EQ(5'400'000, parseDuration("1h30m"));
   EXPECT_EQ(1'500, parseDuration("1s500ms"));
