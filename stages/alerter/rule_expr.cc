@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "stages/alerter/text.h"
+
 namespace stages::alerter {
 
 using pipeline::Error;
@@ -285,22 +287,7 @@ struct Token {
   double number = 0;
 };
 
-bool isIdentStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-}
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
-bool isIdentChar(char c) { return isIdentStart(c) || isDigit(c); }
-
-bool isLabelName(std::string_view name) {
-  if (name.empty() || isDigit(name[0])) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) { return c != ':' && isIdentChar(c); });
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);
-         });
-}
 
 class Lexer {
  public:
@@ -323,9 +310,9 @@ class Lexer {
     if (pos_ >= text_.size()) return token;
     const char c = text_[pos_];
     const char n = pos_ + 1 < text_.size() ? text_[pos_ + 1] : '\0';
-    if (isIdentStart(c)) {
+    if (isMetricNameStart(c)) {
       const std::size_t start = pos_;
-      while (pos_ < text_.size() && isIdentChar(text_[pos_])) ++pos_;
+      while (pos_ < text_.size() && isMetricNameChar(text_[pos_])) ++pos_;
       token.text = std::string(text_.substr(start, pos_ - start));
       if (equalsIgnoreCase(token.text, "inf") || equalsIgnoreCase(token.text, "nan")) {
         token.kind = Tok::Number;
@@ -419,7 +406,7 @@ class Lexer {
     }
     const auto [ptr, ec] = std::from_chars(text_.data() + start, text_.data() + pos_, token.number);
     if ((ec != std::errc() && ec != std::errc::result_out_of_range) || ptr != text_.data() + pos_ ||
-        (pos_ < text_.size() && isIdentChar(text_[pos_]))) {
+        (pos_ < text_.size() && isMetricNameChar(text_[pos_]))) {
       token.kind = Tok::Invalid;
       token.text = "invalid number";
       return token;
@@ -846,6 +833,8 @@ class Parser {
       matcher.value = token_.text;
       if (matcher.op == MatchOp::Regex || matcher.op == MatchOp::NotRegex) {
         try {
+          // Unanchored, unlike notify/matcher.cc: regex_match is whole-text either way, and
+          // wrapping the value in ^(?:...)$ would change which texts compile ("a)|(b").
           matcher.regex = std::make_shared<const std::regex>(matcher.value, std::regex::ECMAScript);
         } catch (const std::regex_error& e) {
           return fail(token_.pos, fmt::format("invalid regular expression \"{}\": {}",
@@ -891,33 +880,6 @@ class Parser {
 // ---------------------------------------------------------------------------------------------
 // Printing
 
-std::string quoteString(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::string formatNumber(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "Inf" : "-Inf";
@@ -938,7 +900,7 @@ std::string selectorText(const Node& node) {
       static constexpr std::string_view kOps[] = {"=", "!=", "=~", "!~"};
       out += m.name;
       out += kOps[static_cast<int>(m.op)];
-      out += quoteString(m.value);
+      out += quote(m.value, QuoteStyle::PromQl);
     }
     out += '}';
   }

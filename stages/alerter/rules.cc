@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "stages/alerter/text.h"
+
 namespace stages::alerter {
 namespace {
 
@@ -50,21 +52,6 @@ std::string unknownField(std::string_view key, const std::string_view (&known)[N
   }
   if (!best.empty()) message += fmt::format(" (did you mean \"{}\"?)", best);
   return message;
-}
-
-bool isLabelName(std::string_view name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-bool isMetricName(std::string_view name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == ':';
-  });
 }
 
 // Builds the one-line messages: "<origin>: group "g", rule "r": <field>: <detail>".

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "stages/alerter/text.h"
+
 namespace stages::alerter {
 namespace {
 
@@ -15,16 +17,6 @@ using pipeline::Error;
 using pipeline::ErrorType;
 
 Error invalid(std::string message) { return Error{ErrorType::InvalidPayload, std::move(message)}; }
-
-bool isMetricName(std::string_view name) {
-  if (name.empty()) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
-  }
-  return true;
-}
 
 pipeline::Result<std::string> requiredString(simdjson::dom::object object, std::string_view key,
                                              bool non_empty) {

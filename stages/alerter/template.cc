@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "stages/alerter/text.h"
+
 namespace stages::alerter {
 
 using pipeline::Error;
@@ -64,38 +66,6 @@ std::string goG4(double value) {
   return buffer;
 }
 
-std::string goQuote(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (byte < 0x20 || byte == 0x7f) {
-          out += fmt::format("\\x{:02x}", byte);
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::string pad(std::string text, const FormatPiece& piece, bool numeric) {
   if (piece.width < 0 || text.size() >= static_cast<std::size_t>(piece.width)) return text;
   const std::size_t fill = static_cast<std::size_t>(piece.width) - text.size();
@@ -114,7 +84,7 @@ std::string formatVerb(const FormatPiece& piece, const Value& value) {
     if (piece.precision >= 0 && text.size() > static_cast<std::size_t>(piece.precision)) {
       text.resize(static_cast<std::size_t>(piece.precision));
     }
-    if (piece.verb == 'q') text = goQuote(text);
+    if (piece.verb == 'q') text = quote(text, QuoteStyle::Template);
     return pad(std::move(text), piece, false);
   }
   const double v = value.number;

@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "stages/alerter/text.h"
+
 namespace stages::alerter::notify {
 
 namespace {
@@ -18,16 +20,6 @@ constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr"
                                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::array<std::string_view, 7> kWeekdays = {"Thu", "Fri", "Sat", "Sun",
                                                        "Mon", "Tue", "Wed"};  // from 1970-01-01
-
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
 
 int monthIndex(const char* name) {
   for (std::size_t i = 0; i < kMonths.size(); ++i) {
@@ -72,11 +64,8 @@ std::optional<std::int64_t> parseHttpDate(const std::string& text) {
   return ((days * 24 + hour) * 60 + minute) * 60 * 1000 + std::int64_t{second} * 1000;
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
+// HTTP optional whitespace (RFC 9110 OWS): space and tab only.
+constexpr std::string_view kOws = " \t";
 
 }  // namespace
 
@@ -113,7 +102,7 @@ std::chrono::milliseconds backoffDelay(std::uint32_t failed_attempts,
 
 std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value,
                                                          std::int64_t now_ms) {
-  value = trim(value);
+  value = trim(value, kOws);
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     std::int64_t seconds = 0;
@@ -131,27 +120,11 @@ std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value,
 }
 
 std::string formatHttpDate(std::int64_t ms) {
-  std::int64_t seconds = ms / 1000;
-  if (ms % 1000 < 0) --seconds;
-  std::int64_t days = seconds / 86400;
-  std::int64_t rem = seconds % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    --days;
-  }
-  const std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  const auto weekday = static_cast<std::size_t>(((days % 7) + 7) % 7);
-  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT", kWeekdays[weekday], day,
-                     kMonths[static_cast<std::size_t>(month - 1)], year, rem / 3600,
-                     rem % 3600 / 60, rem % 60);
+  const UtcTime t = utcTime(ms);
+  const auto weekday = static_cast<std::size_t>(((t.days % 7) + 7) % 7);
+  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT", kWeekdays[weekday], t.day,
+                     kMonths[static_cast<std::size_t>(t.month - 1)], t.year, t.hour, t.minute,
+                     t.second);
 }
 
 std::string hmacSha256Hex(std::string_view key, std::string_view message) {
@@ -182,7 +155,7 @@ bool verifySignature(std::string_view header, std::string_view secret, std::stri
   std::string_view v1;
   while (!header.empty()) {
     const auto comma = header.find(',');
-    const std::string_view part = trim(header.substr(0, comma));
+    const std::string_view part = trim(header.substr(0, comma), kOws);
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     const auto eq = part.find('=');
     if (eq == std::string_view::npos) continue;

@@ -5,22 +5,13 @@
 #include <algorithm>
 #include <tuple>
 
+#include "stages/alerter/text.h"
+
 namespace stages::alerter::notify {
 
 namespace {
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && isSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && isSpace(text.back())) text.remove_suffix(1);
-  return text;
-}
-
-bool isNameStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-}
-bool isNameChar(char c) { return isNameStart(c) || (c >= '0' && c <= '9'); }
+constexpr std::string_view kSpaces = " \t\n\r";
 
 std::string_view typeOperator(Matcher::Type type) {
   switch (type) {
@@ -34,31 +25,6 @@ std::string_view typeOperator(Matcher::Type type) {
       return "!~";
   }
   return "=";
-}
-
-// Length of the UTF-8 sequence starting at text[i], or 0 if it is not valid UTF-8.
-std::size_t utf8Length(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  std::size_t length = 0;
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    length = 2;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    length = 3;
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    length = 4;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xc0) != 0x80) return 0;
-  }
-  if (lead == 0xe0 && byte(i + 1) < 0xa0) return 0;  // overlong
-  if (lead == 0xed && byte(i + 1) > 0x9f) return 0;  // surrogate
-  if (lead == 0xf0 && byte(i + 1) < 0x90) return 0;  // overlong
-  if (lead == 0xf4 && byte(i + 1) > 0x8f) return 0;  // above U+10FFFF
-  return length;
 }
 
 }  // namespace
@@ -80,6 +46,7 @@ bool Matcher::matches(const LabelSet& labels) const {
   return false;
 }
 
+// Alertmanager escapes only \, " and newline here (openMetricsEscape), not Go's %q: no quote().
 std::string Matcher::toString() const {
   std::string out = name;
   out += typeOperator(type);
@@ -101,16 +68,16 @@ std::string Matcher::toString() const {
 
 pipeline::Result<Matcher> parseMatcher(std::string_view text) {
   using pipeline::ErrorType;
-  std::string_view rest = trim(text);
+  std::string_view rest = trim(text, kSpaces);
   std::size_t n = 0;
-  if (rest.empty() || !isNameStart(rest[0])) {
+  if (rest.empty() || !isMetricNameStart(rest[0])) {
     return pipeline::Error{ErrorType::InvalidConfig,
                            "a matcher must start with a label name (name=\"value\")"};
   }
-  while (n < rest.size() && isNameChar(rest[n])) ++n;
+  while (n < rest.size() && isMetricNameChar(rest[n])) ++n;
   Matcher matcher;
   matcher.name = std::string(rest.substr(0, n));
-  rest = trim(rest.substr(n));
+  rest = trim(rest.substr(n), kSpaces);
   if (rest.starts_with("=~")) {
     matcher.type = Matcher::Type::Regexp;
     rest.remove_prefix(2);
@@ -129,7 +96,7 @@ pipeline::Result<Matcher> parseMatcher(std::string_view text) {
                                        "label name",
                                        matcher.name)};
   }
-  rest = trim(rest);
+  rest = trim(rest, kSpaces);
   if (!rest.empty() && rest.front() == '"') {
     if (rest.size() < 2 || rest.back() != '"') {
       return pipeline::Error{ErrorType::InvalidConfig,
@@ -168,6 +135,7 @@ pipeline::Result<Matcher> parseMatcher(std::string_view text) {
   }
   if (matcher.type == Matcher::Type::Regexp || matcher.type == Matcher::Type::NotRegexp) {
     try {
+      // Anchored as Alertmanager does (rule_expr.cc keeps PromQL's value unanchored on purpose).
       matcher.regex =
           std::make_shared<const std::regex>("^(?:" + matcher.value + ")$", std::regex::ECMAScript);
     } catch (const std::regex_error& error) {
@@ -200,61 +168,7 @@ std::string matchersString(const Matchers& matchers) {
   return out;
 }
 
-std::string goQuote(std::string_view text) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x80) {
-      const std::size_t length = utf8Length(text, i);
-      if (length == 0) {
-        out += fmt::format("\\x{:02x}", static_cast<unsigned>(c));
-        ++i;
-      } else {
-        out.append(text.substr(i, length));
-        i += length;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\a':
-        out += "\\a";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\v':
-        out += "\\v";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += fmt::format("\\x{:02x}", static_cast<unsigned>(c));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
-  }
-  out.push_back('"');
-  return out;
-}
+std::string goQuote(std::string_view text) { return quote(text, QuoteStyle::GoStrconv); }
 
 std::string labelSetString(const LabelSet& labels) {
   std::string out = "{";

@@ -1,6 +1,7 @@
 #include "stages/alerter/notify/notify_config.h"
 
 #include "stages/alerter/rule_expr.h"
+#include "stages/alerter/text.h"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -25,23 +26,9 @@ using pipeline::Status;
 
 constexpr std::string_view kGroupByAll = "...";
 
+// Spaces and tabs at both ends, and a trailing CR/LF too (a file read for a secret ends in one).
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\n' ||
-                           text.back() == '\r')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
-bool isLabelName(std::string_view name) {
-  if (name.empty()) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
-  }
-  return true;
+  return trimLeft(trimRight(text, " \t\n\r"), " \t");
 }
 
 // RFC 9110 token characters, for header names.
@@ -51,13 +38,6 @@ bool isToken(std::string_view name) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
   });
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
 }
 
 // Splits an address list ("a@x, B <b@y>, \"C, D\" <c@z>") into addresses, or nullopt-like empty

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pipeline/json.h"
+#include "stages/alerter/text.h"
 
 namespace stages::alerter::notify {
 
@@ -14,32 +15,6 @@ namespace {
 
 constexpr std::size_t kSlackMaxAttachments = 20;
 constexpr std::size_t kShortTextChars = 160;
-
-// Length of the valid UTF-8 sequence at text[i] (1 for ASCII), or 0 if invalid.
-std::size_t utf8Length(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  if (lead < 0x80) return 1;
-  std::size_t length = 0;
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    length = 2;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    length = 3;
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    length = 4;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xc0) != 0x80) return 0;
-  }
-  if (lead == 0xe0 && byte(i + 1) < 0xa0) return 0;
-  if (lead == 0xed && byte(i + 1) > 0x9f) return 0;
-  if (lead == 0xf0 && byte(i + 1) < 0x90) return 0;
-  if (lead == 0xf4 && byte(i + 1) > 0x8f) return 0;
-  return length;
-}
 
 std::string_view label(const LabelSet& labels, const std::string& name) {
   const auto it = labels.find(name);
@@ -171,32 +146,11 @@ std::size_t truncatedCount(const Notification& notification, std::size_t max_ale
 }
 
 std::string formatTime(std::int64_t ms) {
-  std::int64_t seconds = ms / 1000;
-  std::int64_t millis = ms % 1000;
-  if (millis < 0) {
-    millis += 1000;
-    seconds -= 1;
-  }
-  std::int64_t days = seconds / 86400;
-  std::int64_t rem = seconds % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    days -= 1;
-  }
-  // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-  const std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", year, month, day, rem / 3600,
-                                rem % 3600 / 60, rem % 60);
-  if (millis != 0) {
-    std::string fraction = fmt::format("{:03}", millis);
+  const UtcTime t = utcTime(ms);
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", t.year, t.month, t.day,
+                                t.hour, t.minute, t.second);
+  if (t.millis != 0) {
+    std::string fraction = fmt::format("{:03}", t.millis);
     while (fraction.back() == '0') fraction.pop_back();
     out += "." + fraction;
   }
@@ -204,6 +158,7 @@ std::string formatTime(std::int64_t ms) {
   return out;
 }
 
+// Go's encoding/json (HTML-safe), not strconv.Quote (text.h quote()): \u00XX, \ufffd, <>& escaped.
 void appendGoJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
@@ -225,30 +180,14 @@ void appendGoJsonString(std::string& out, std::string_view text) {
       i += length;
       continue;
     }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+    if (const std::string_view escape = commonEscape(static_cast<char>(c)); !escape.empty()) {
+      out += escape;
+    } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(static_cast<char>(c));
     }
     ++i;
   }
