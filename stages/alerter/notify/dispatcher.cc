@@ -241,7 +241,8 @@ bool Dispatcher::inhibited(const LabelSet& labels) const {
     const InhibitRule& rule = config_.inhibit_rules[i];
     if (!matchesAll(rule.target_matchers, labels)) continue;
     const bool two_sided = matchesAll(rule.source_matchers, labels);
-    for (const auto& [fp, source] : sources_[i]) {
+    for (const auto& entry : sources_[i]) {
+      const LabelSet& source = entry.second;  // not a structured binding: clang 14 cannot capture those
       const bool equal =
           std::all_of(rule.equal.begin(), rule.equal.end(), [&](const std::string& n) {
             const auto a = source.find(n);
