@@ -64,7 +64,10 @@ class Alerter {
   bool caughtUp();
   void evaluate();
   void dispatch();
-  void saveState(bool force);
+  void saveState();
+  void continueDrain();
+  static constexpr std::int64_t kDrainDeliveryMs = 10'000;
+  static constexpr std::uint64_t kDrainPollMs = 100;
   std::string stateSnapshot() const;
   pipeline::http::Response alertsPage() const;
 
@@ -80,6 +83,8 @@ class Alerter {
   std::map<std::int32_t, std::int64_t> catch_up_ends_;  // partition → end offset at start, until read
   std::int64_t started_ms_ = 0;
   bool caught_up_ = false;
+  std::function<void()> drained_;
+  std::int64_t drain_started_ms_ = 0;
   bool state_changed_ = false;
   bool state_in_flight_ = false;
   std::int64_t last_state_write_ms_ = 0;

@@ -76,7 +76,7 @@ void Evaluator::evaluateRule(const Rule& rule, RuleState& state, std::int64_t no
   if (options_.wait_for_history) {
     std::int64_t history_since = *started_ms_;
     if (const auto first = store_.firstBatchMs()) history_since = std::min(history_since, *first);
-    state.waiting_for_history = now_ms - history_since < rule.expr.historyMs();
+    state.waiting_for_history = now_ms - history_since < rule.expr.absenceHistoryMs();
     if (state.waiting_for_history) return;
   }
   auto samples = rule.expr.evaluate(store_, now_ms);

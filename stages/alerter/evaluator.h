@@ -23,11 +23,11 @@ struct EvaluatorOptions {
   /** Alert::generator_url = this + "#" + alertname; empty leaves generator_url empty. */
   std::string generator_url_base;
   /**
-   * Skips a rule until the store's history covers the rule's window (Expr::historyMs), counted
-   * from the earlier of the first batch ingested and the first evaluate() call. After a restart
-   * with an empty store this keeps rate() and absent() from resolving or firing on missing
-   * history; when the alerter replays the metrics topic from now - historyMs on start, rules run
-   * at once.
+   * Skips a rule with an absence function until the store's history covers its window
+   * (Expr::absenceHistoryMs), counted from the earlier of the first batch ingested and the first
+   * evaluate() call: after a start with an empty store, missing history would read as absence.
+   * Other rules run at once on the data there is (less history can delay an alert, not invent
+   * one; `for` absorbs the first noisy evaluations), so a restored alert resolves promptly.
    */
   bool wait_for_history = true;
 };

@@ -1328,6 +1328,15 @@ std::int64_t Expr::historyMs() const noexcept {
   return history;
 }
 
+std::int64_t Expr::absenceHistoryMs() const noexcept {
+  std::int64_t history = 0;
+  walk(*root_, [&](const Node& node) {
+    if (node.kind == Kind::Absent) history = std::max(history, kLookbackMs);
+    if (node.kind == Kind::AbsentOverTime) history = std::max(history, node.range_ms);
+  });
+  return history;
+}
+
 std::set<std::string, std::less<>> Expr::metricNames() const {
   std::set<std::string, std::less<>> names;
   walk(*root_, [&](const Node& node) {

@@ -88,6 +88,10 @@ class Expr {
 
   /** The longest history the expression reads: the largest range, or kLookbackMs. */
   std::int64_t historyMs() const noexcept;
+  /** The history an absence verdict needs: the largest absent_over_time range, or kLookbackMs
+   * for absent(); 0 when the expression has no absence function. Only such expressions can fire
+   * because history is missing (after a start); everything else only sees less data. */
+  std::int64_t absenceHistoryMs() const noexcept;
   /** Every metric name the expression selects. */
   std::set<std::string, std::less<>> metricNames() const;
   /** The canonical PromQL text (parse(toString()) gives the same expression). */

@@ -387,8 +387,9 @@ groups:
   EXPECT_EQ(kT0 + kSecond, status[0].last_evaluation_ms);
 }
 
-// After a start with an empty store, rules wait until the store covers their window, so absent()
-// and rate() neither fire nor resolve on missing history; a replayed history lifts the wait.
+// After a start with an empty store, absence rules wait until the store covers their window, so
+// missing history is not read as absence; a replayed history lifts the wait. Other rules run at
+// once on the data there is (a restored alert resolves promptly).
 TEST_F(EvaluatorTest, WaitsForHistory) {
   auto options = precise();
   options.wait_for_history = true;
@@ -412,6 +413,19 @@ groups:
   replayed.ingest(batch);
   Evaluator ready(rules(yaml), replayed, options);
   EXPECT_EQ(Names{"Missing:firing"}, summary(ready.evaluate(kT0)));
+
+  SeriesStore fresh(60 * kMinute);
+  fresh.ingest(MetricBatch{kT0, "persister", "host-1", {{"g", {}, 3.0}}});
+  Evaluator at_once(rules(R"yaml(
+groups:
+  - name: g
+    rules:
+      - alert: High
+        expr: g > 2
+      - alert: Rising
+        expr: max_over_time(g[10m]) > 2
+)yaml"), fresh, options);
+  EXPECT_EQ((Names{"High:firing", "Rising:firing"}), summary(at_once.evaluate(kT0 + 1000)));
 }
 
 // Groups are evaluated at their interval; nextEvaluationMs says when the next one is due.
