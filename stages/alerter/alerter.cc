@@ -266,8 +266,8 @@ bool Alerter::caughtUp() {
 }
 
 void Alerter::continueDrain() {
-  // 1. Notifications in flight get kDrainDeliveryMs to be delivered: the notification log in the
-  //    last snapshot counts them as sent, so one dropped here would not be sent after the restart.
+  // 1. Notifications in flight get kDrainDeliveryMs to be delivered, so the last snapshot records
+  //    them as sent; one still undelivered is dropped at close and sent again after the restart.
   const bool delivering = sender_ && sender_->pending() > 0 && wall_clock_() - drain_started_ms_ < kDrainDeliveryMs;
   // 2. The final snapshot waits for a periodic write still in flight, so it is the newest.
   if (delivering || state_in_flight_) {
@@ -275,7 +275,7 @@ void Alerter::continueDrain() {
     if (armed) return;
   }
   if (sender_ && sender_->pending() > 0) {
-    rt_.log().warn("Notifications still undelivered at shutdown are dropped.",
+    rt_.log().warn("Notifications still undelivered at shutdown are dropped; they are sent again after the restart.",
                    {{"pending", static_cast<std::int64_t>(sender_->pending())}});
   }
   state_in_flight_ = true;
@@ -322,9 +322,17 @@ void Alerter::evaluate() {
 
 void Alerter::dispatch() {
   if (!dispatcher_) return;
+  // The notification log is written, and resolved alerts leave their group, only once the
+  // Sender reports the notification delivered: one that failed or was dropped at shutdown is
+  // sent again at the group's next flush, also after a restart from the state snapshot.
   for (const auto& notification : dispatcher_->tick(wall_clock_())) {
-    state_changed_ = true;
-    sender_->send(notification);
+    state_changed_ = true;  // the groups' flush times moved
+    sender_->send(notification,
+                  [this, n = notification, alive = std::weak_ptr<bool>(alive_)](bool delivered) {
+                    if (alive.expired() || !dispatcher_) return;
+                    dispatcher_->acknowledge(n, delivered, wall_clock_());
+                    state_changed_ = true;
+                  });
   }
 }
 

@@ -310,7 +310,6 @@ std::optional<Notification> Dispatcher::flush(Group& group, std::int64_t now_ms)
     const auto entry = log_.find(log_id);
     if (needsUpdate(entry == log_.end() ? nullptr : &entry->second, firing, resolved, send_resolved,
                     group.route->repeat_interval, now_ms)) {
-      log_[log_id] = LogEntry{now_ms, now_ms + options_.retention.count(), firing, resolved};
       if (!firing.empty() || send_resolved) {
         Notification n;
         n.receiver = group.route->receiver;
@@ -320,10 +319,20 @@ std::optional<Notification> Dispatcher::flush(Group& group, std::int64_t now_ms)
         n.created_ms = now_ms;
         n.alerts = std::move(visible);
         result = std::move(n);
+      } else {
+        // Nothing to deliver (everything resolved, no resolved notices): the log forgets the
+        // firing alerts at once, as a delivered notification would have made it.
+        log_[log_id] = LogEntry{now_ms, now_ms + options_.retention.count(), firing, resolved};
       }
     }
   }
-  for (const std::string& fp : resolved_fps) group.alerts.erase(fp);
+  // Resolved alerts of a notification stay until acknowledge() learns it was delivered; the
+  // others (not notified, or inhibited) leave now.
+  for (const std::string& fp : resolved_fps) {
+    const bool notified = result && std::any_of(result->alerts.begin(), result->alerts.end(),
+                                                [&](const Alert& a) { return a.fingerprint() == fp; });
+    if (!notified) group.alerts.erase(fp);
+  }
   group.flushed = true;
   group.next_flush_ms = now_ms + group.route->group_interval.count();
   return result;
@@ -345,6 +354,48 @@ std::vector<Notification> Dispatcher::tick(std::int64_t now_ms) {
     if (it->second.alerts.empty()) groups_.erase(it);
   }
   return out;
+}
+
+void Dispatcher::acknowledge(const Notification& notification, bool delivered,
+                             std::int64_t now_ms) {
+  if (!delivered) return;  // everything stays: the next flush sends the group's state again
+  std::set<std::string> firing;
+  std::set<std::string> resolved;
+  for (const Alert& alert : notification.alerts) {
+    (alert.state == AlertState::Firing ? firing : resolved).insert(alert.fingerprint());
+  }
+  const LogId log_id{notification.receiver, notification.group_key};
+  const auto entry = log_.find(log_id);
+  // A late acknowledgement of an older notification never overwrites a newer entry.
+  if (entry == log_.end() || entry->second.sent_ms <= notification.created_ms) {
+    log_[log_id] = LogEntry{notification.created_ms, now_ms + options_.retention.count(),
+                            std::move(firing), std::move(resolved)};
+  }
+  // Resolved alerts leave every group of this receiver and key, unless they changed since the
+  // notification (fired again, or resolved again at another time): Alertmanager's
+  // DeleteIfNotModified.
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    Group& group = it->second;
+    if (group.key == notification.group_key && group.route->receiver == notification.receiver) {
+      for (const Alert& sent : notification.alerts) {
+        if (sent.state != AlertState::Resolved) continue;
+        const auto stored = group.alerts.find(sent.fingerprint());
+        if (stored == group.alerts.end()) continue;
+        const Alert& now = stored->second;
+        const bool now_resolved =
+            now.state == AlertState::Resolved ||
+            (now.ends_at_ms.has_value() && *now.ends_at_ms <= notification.created_ms);
+        const bool unchanged = now_resolved && now.starts_at_ms == sent.starts_at_ms &&
+                               now.ends_at_ms.value_or(notification.created_ms) == sent.ends_at_ms;
+        if (unchanged) group.alerts.erase(stored);
+      }
+      if (group.alerts.empty()) {
+        it = groups_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
 }
 
 std::optional<std::int64_t> Dispatcher::nextTickMs() const {

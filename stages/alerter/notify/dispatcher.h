@@ -29,19 +29,30 @@
 //   when everything resolved since a notification with firing alerts, when (if the receiver sends
 //   resolved notices) a resolved alert is not in the last one, or when repeat_interval passed
 //   since the last one. Otherwise nothing is sent.
-// - Resolved alerts leave the group after the flush that saw them resolved (sent once at most);
-//   a group without alerts is removed.
+// - Resolved alerts leave the group once a notification containing them was delivered
+//   (acknowledge(n, true)) and they did not change since; resolved alerts that were not
+//   notified (nothing to say, inhibited) leave at the flush. A group without alerts is removed.
 // - Inhibition: a firing alert matching an inhibit rule's source_matchers mutes every alert that
 //   matches its target_matchers and has the same values (absent = "") for the `equal` labels; an
 //   alert matching both sides does not mute itself or other alerts matching both sides.
 // - The notification log (what was last sent per receiver and group key, and when) is recorded
-//   when tick() returns a notification: the Sender then owns delivery and its retries.
+//   only when acknowledge() reports a notification delivered, as Alertmanager's notify pipeline
+//   logs only after every integration succeeded. Until then the group keeps its resolved alerts
+//   and the log its previous entry, so a notification that failed (or was dropped at shutdown)
+//   is sent again at the group's next flush, also after a snapshot()/restore().
+// - A group whose notification is still unacknowledged is flushed again at its next
+//   group_interval like any other (Alertmanager gives a flush group_interval to succeed, then
+//   the next flush starts over): that flush returns the group's current state again, which
+//   replaces the older notification still waiting in the Sender (superseded). No per-group
+//   "outstanding" state is kept, so a lost acknowledgement can never stall a group.
 //
 // Wiring on the loop (a sketch):
 //   dispatcher.update(alert)                     for every evaluator state change
 //   timer at nextTickMs() (re-armed after update() and tick(); or simply every second):
-//     for (auto& n : dispatcher.tick(wallClockMs())) sender.send(n);
-//     save dispatcher.snapshot() when tick() returned something, and on drain
+//     for (auto& n : dispatcher.tick(wallClockMs()))
+//       sender.send(n, [&, n](bool ok) { dispatcher.acknowledge(n, ok, wallClockMs()); });
+//     save dispatcher.snapshot() when tick() returned something or acknowledge() was called,
+//     and on drain
 //   at start-up: dispatcher.restore(saved) before the first update().
 
 namespace stages::alerter::notify {
@@ -92,6 +103,16 @@ class Dispatcher {
   /** Flushes every group due at `now_ms` and returns the notifications to send, in a stable
    * order (by due time, then receiver and group key). */
   std::vector<Notification> tick(std::int64_t now_ms);
+
+  /**
+   * The outcome of delivering a notification tick() returned. delivered: the log entry for its
+   * receiver and group key is written (sent at notification.created_ms, so repeat_interval
+   * counts from the flush; expiring `retention` after `now_ms`), unless a newer notification
+   * was already logged; and its resolved alerts leave their group unless they changed since
+   * (fired again, or resolved at another time); an emptied group is removed. Not delivered:
+   * nothing changes, so the next flush of the group sends again. Idempotent.
+   */
+  void acknowledge(const Notification& notification, bool delivered, std::int64_t now_ms);
 
   /** When tick() next has work (earliest group flush), or nullopt when there are no groups. */
   std::optional<std::int64_t> nextTickMs() const;

@@ -143,8 +143,27 @@ void Sender::reportQueue(const Integration& integration) const noexcept {
   }
 }
 
-void Sender::send(const Notification& notification) {
+void Sender::settle(const std::shared_ptr<Tracker>& tracker, bool delivered) noexcept {
+  if (!tracker) return;
+  if (!delivered) tracker->delivered = false;
+  if (tracker->remaining == 0 || --tracker->remaining != 0) return;
+  if (auto callback = std::move(tracker->on_done)) {
+    try {
+      callback(tracker->delivered);
+    } catch (...) {
+    }
+  }
+}
+
+void Sender::send(const Notification& notification, std::function<void(bool delivered)> on_done) {
   const bool known = receivers_.count(notification.receiver) != 0;
+  std::shared_ptr<Tracker> tracker;
+  if (on_done) {
+    tracker = std::make_shared<Tracker>();
+    tracker->on_done = std::move(on_done);
+    tracker->remaining = 1;  // send()'s guard: no outcome is final before the loop below ends
+  }
+  if (closed_ || !known) settle(tracker, false);
   for (auto& integration : integrations_) {
     if (integration->receiver != notification.receiver) continue;
     if (closed_) {
@@ -157,6 +176,8 @@ void Sender::send(const Notification& notification) {
     if (cut.alerts.empty()) continue;
     Delivery delivery;
     delivery.group_key = notification.group_key;
+    delivery.tracker = tracker;
+    if (tracker) ++tracker->remaining;
     if (integration->webhook) {
       const WebhookConfig& hook = *integration->webhook;
       switch (hook.format) {
@@ -182,6 +203,7 @@ void Sender::send(const Notification& notification) {
                {{"receiver", notification.receiver}});
     if (hooks_.on_result) hooks_.on_result(notification.receiver, "none", DeliveryResult::Dropped);
   }
+  if (!closed_ && known) settle(tracker, true);  // release the guard
 }
 
 void Sender::enqueue(Integration& integration, Delivery delivery) {
@@ -190,18 +212,22 @@ void Sender::enqueue(Integration& integration, Delivery delivery) {
   for (std::size_t i = first_waiting; i < queue.size(); ++i) {
     if (queue[i].group_key != delivery.group_key) continue;
     // The newer state of the group replaces the older; an armed retry timer keeps running.
+    const std::shared_ptr<Tracker> replaced = std::move(queue[i].tracker);
     queue[i] = std::move(delivery);
     report(integration, DeliveryResult::Superseded);
     reportQueue(integration);
+    settle(replaced, false);
     pump(integration);
     return;
   }
+  std::shared_ptr<Tracker> dropped;
   if (queue.size() >= std::max<std::size_t>(1, options_.max_queue)) {
     if (first_waiting < queue.size()) {
       if (first_waiting == 0 && integration.waiting) {
         integration.retry_timer.stop();
         integration.waiting = false;
       }
+      dropped = std::move(queue[first_waiting].tracker);
       queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(first_waiting));
     }
     log_.warnEvery("queue_full:" + integration.receiver, pipeline::log::RateLimit{},
@@ -211,6 +237,7 @@ void Sender::enqueue(Integration& integration, Delivery delivery) {
   }
   queue.push_back(std::move(delivery));
   reportQueue(integration);
+  settle(dropped, false);
   pump(integration);
 }
 
@@ -343,9 +370,11 @@ void Sender::onAttemptDone(Integration& integration, Outcome outcome, std::strin
 }
 
 void Sender::finish(Integration& integration, DeliveryResult result) noexcept {
+  const std::shared_ptr<Tracker> tracker = std::move(integration.queue.front().tracker);
   integration.queue.pop_front();
   report(integration, result);
   reportQueue(integration);
+  settle(tracker, result == DeliveryResult::Delivered);
   pump(integration);
 }
 
@@ -363,11 +392,13 @@ void Sender::close(std::function<void()> on_closed) {
     integration->retry_timer.close();
     integration->waiting = false;
     integration->in_flight = false;
-    for (std::size_t i = 0; i < integration->queue.size(); ++i) {
+    std::deque<Delivery> dropped = std::move(integration->queue);
+    integration->queue.clear();
+    for (std::size_t i = 0; i < dropped.size(); ++i) {
       report(*integration, DeliveryResult::Dropped);
     }
-    integration->queue.clear();
     reportQueue(*integration);
+    for (const Delivery& delivery : dropped) settle(delivery.tracker, false);
     if (integration->smtp) integration->smtp->stop();
     if (integration->client) {
       ++clients_closing_;

@@ -119,11 +119,22 @@ class Sender {
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
 
-  /** Queues `notification` at every integration of its receiver (each renders its own payload;
+  /**
+   * Queues `notification` at every integration of its receiver (each renders its own payload;
    * one without send_resolved skips resolved alerts, and skips the notification when nothing
    * is left). A receiver without integrations discards it silently (Alertmanager's "blackhole"
-   * receiver); an unknown receiver is logged and counted as dropped under integration "none". */
-  void send(const Notification& notification);
+   * receiver); an unknown receiver is logged and counted as dropped under integration "none".
+   *
+   * `on_done` (optional) is called exactly once, on the loop thread, when every integration has
+   * a final outcome for this notification: true only if each one that took it delivered it (an
+   * integration that skips it counts as delivered, so does a receiver without integrations);
+   * false if any rejected it, failed, dropped it (queue full, close()) or had it superseded by a
+   * newer notification of the same group. When the outcome is known at once (unknown receiver,
+   * closed Sender, nothing to deliver) it is called before send() returns. At close() it is
+   * called with false from inside close(), never after the Sender is destroyed. Exceptions
+   * thrown by it are swallowed.
+   */
+  void send(const Notification& notification, std::function<void(bool delivered)> on_done = {});
 
   /**
    * Stops: notifications not yet delivered are dropped (counted), transfers are cancelled, the
@@ -136,8 +147,15 @@ class Sender {
   std::size_t pending() const noexcept;
 
  private:
+  // One send() call's outcome over its integrations.
+  struct Tracker {
+    std::function<void(bool)> on_done;
+    std::size_t remaining = 0;  // integrations without a final outcome, plus send()'s own guard
+    bool delivered = true;
+  };
   struct Delivery {
     std::string group_key;
+    std::shared_ptr<Tracker> tracker;  // null when send() had no on_done
     std::string body;  // webhook body or the whole e-mail message
     std::uint32_t attempts = 0;
     std::int64_t age_ms = 0;  // time in attempts plus unscaled backoff delays
@@ -165,6 +183,7 @@ class Sender {
                      std::optional<std::chrono::milliseconds> retry_after) noexcept;
   void finish(Integration& integration, DeliveryResult result) noexcept;
   void report(const Integration& integration, DeliveryResult result) const noexcept;
+  static void settle(const std::shared_ptr<Tracker>& tracker, bool delivered) noexcept;
   void reportQueue(const Integration& integration) const noexcept;
   std::int64_t wallNow() const { return options_.wall_clock(); }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,9 +74,14 @@ class DispatcherTest : public ::testing::Test {
 
   void update(const Alert& alert) { dispatcher_->update(alert); }
 
+  // Ticks at `t`; what it returns is acknowledged as delivered_ says (false: left outstanding).
   std::vector<Notification> tickAt(std::int64_t t) {
     now_ = t;
-    return dispatcher_->tick(t);
+    auto sent = dispatcher_->tick(t);
+    if (delivered_) {
+      for (const auto& n : sent) dispatcher_->acknowledge(n, *delivered_, t);
+    }
+    return sent;
   }
 
   // Ticks at every due time up to `until`, collecting what was sent.
@@ -90,6 +96,7 @@ class DispatcherTest : public ::testing::Test {
   }
 
   std::int64_t now_ = kT0;
+  std::optional<bool> delivered_ = true;
   std::unique_ptr<Dispatcher> dispatcher_;
 };
 
@@ -351,6 +358,92 @@ TEST_F(DispatcherTest, SnapshotKeepsPendingResolve) {
   ASSERT_EQ(1u, sent.size());
   EXPECT_EQ(NotificationStatus::Resolved, sent[0].status);
   EXPECT_EQ(kT0 + 30 * kSecond + 5 * kMinute, sent[0].created_ms);  // the saved flush time
+}
+
+// A resolved notice that failed to deliver is sent again at the next flush, and then leaves.
+TEST_F(DispatcherTest, FailedResolvedNoticeIsSentAgain) {
+  const Alert a = firing(kX1, kT0);
+  update(a);
+  ASSERT_EQ(1u, runUntil(kT0 + kMinute).size());
+  now_ = kT0 + 2 * kMinute;
+  update(resolved(a, now_));
+  delivered_ = false;
+  auto sent = runUntil(kT0 + 6 * kMinute);
+  ASSERT_EQ(1u, sent.size());
+  EXPECT_EQ(NotificationStatus::Resolved, sent[0].status);
+  EXPECT_EQ(1u, dispatcher_->groupCount());  // the resolved alert waits for its delivery
+
+  delivered_ = true;
+  sent = runUntil(kT0 + 11 * kMinute);
+  ASSERT_EQ(1u, sent.size());
+  EXPECT_EQ(NotificationStatus::Resolved, sent[0].status);
+  EXPECT_EQ(kT0 + 2 * kMinute, sent[0].alerts[0].ends_at_ms);
+  EXPECT_EQ(0u, dispatcher_->groupCount());
+  EXPECT_TRUE(runUntil(kT0 + 10 * kHour).empty());
+}
+
+// A firing notification that failed is sent again at the next flush, not after repeat_interval.
+TEST_F(DispatcherTest, FailedFiringNoticeIsSentAgain) {
+  update(firing(kX1, kT0));
+  delivered_ = false;
+  ASSERT_EQ(1u, runUntil(kT0 + kMinute).size());
+  delivered_ = true;
+  ASSERT_EQ(1u, runUntil(kT0 + 6 * kMinute).size());
+  EXPECT_TRUE(runUntil(kT0 + 3 * kHour).empty());
+}
+
+// Until acknowledged, a notification leaves no trace: a restart from a snapshot taken then
+// sends the resolved notice again; after a delivery it is not sent again.
+TEST_F(DispatcherTest, UndeliveredResolvedSurvivesRestart) {
+  const Alert a = firing(kX1, kT0);
+  update(a);
+  ASSERT_EQ(1u, runUntil(kT0 + kMinute).size());
+  now_ = kT0 + 2 * kMinute;
+  update(resolved(a, now_));
+  delivered_.reset();  // outstanding at the snapshot
+  const auto outstanding = runUntil(kT0 + 6 * kMinute);
+  ASSERT_EQ(1u, outstanding.size());
+  const std::string state = dispatcher_->snapshot();
+  dispatcher_->acknowledge(outstanding[0], false, now_);  // e.g. dropped at close()
+  EXPECT_EQ(state, dispatcher_->snapshot());
+
+  dispatcher_ = make();
+  ASSERT_TRUE(dispatcher_->restore(state));
+  delivered_ = true;
+  auto sent = runUntil(kT0 + 20 * kMinute);
+  ASSERT_EQ(1u, sent.size());
+  EXPECT_EQ(NotificationStatus::Resolved, sent[0].status);
+  EXPECT_EQ(0u, dispatcher_->groupCount());
+
+  // Delivered before the snapshot: nothing more after a restart.
+  const std::string after = dispatcher_->snapshot();
+  dispatcher_ = make();
+  ASSERT_TRUE(dispatcher_->restore(after));
+  EXPECT_EQ(0u, dispatcher_->groupCount());
+  EXPECT_TRUE(runUntil(kT0 + 10 * kHour).empty());
+}
+
+// A delivery acknowledged after the alert fired again keeps it (DeleteIfNotModified), and a late
+// acknowledgement of an older notification does not overwrite a newer log entry.
+TEST_F(DispatcherTest, AcknowledgeKeepsAlertsChangedSince) {
+  const Alert a = firing(kX1, kT0);
+  update(a);
+  ASSERT_EQ(1u, runUntil(kT0 + kMinute).size());
+  now_ = kT0 + 2 * kMinute;
+  update(resolved(a, now_));
+  delivered_.reset();
+  const auto sent = runUntil(kT0 + 6 * kMinute);
+  ASSERT_EQ(1u, sent.size());
+  now_ = kT0 + 7 * kMinute;
+  update(firing(kX1, now_));  // fires again before the resolved notice was delivered
+  dispatcher_->acknowledge(sent[0], true, now_);
+  EXPECT_EQ(1u, dispatcher_->groupCount());
+  delivered_ = true;
+  const auto again = runUntil(kT0 + 12 * kMinute);
+  ASSERT_EQ(1u, again.size());
+  EXPECT_EQ(NotificationStatus::Firing, again[0].status);
+  dispatcher_->acknowledge(sent[0], true, now_);  // late, older: ignored
+  EXPECT_TRUE(runUntil(kT0 + 3 * kHour).empty());
 }
 
 // A malformed snapshot is refused and leaves the Dispatcher as it was.

@@ -164,6 +164,7 @@ class AlertmanagerPayloadTest : public ::testing::Test {
       const WebhookConfig& hook = config_.receiver(n.receiver)->webhook_configs.at(0);
       out[n.receiver] = renderAlertmanagerWebhook(forIntegration(n, hook.send_resolved),
                                                   hook.max_alerts, kExternalUrl);
+      dispatcher_->acknowledge(n, true, now_);  // delivered, as the capture's were
     }
     now_ += 1000;
     return out;

@@ -392,6 +392,102 @@ TEST_F(SenderTest, UnknownReceiverIsDropped) {
   EXPECT_EQ(DeliveryResult::Dropped, results_[0].result);
 }
 
+// on_done: once per notification, true only when delivered.
+TEST_F(SenderTest, OnDoneReportsDeliveredAndRejected) {
+  scripts_["/a"] = {{500}, {200}};
+  scripts_["/b"] = {{403}};
+  start("route: {receiver: a}\nreceivers:\n" + oneHook("a", "/a") + oneHook("b", "/b"));
+  std::vector<bool> a_done;
+  std::vector<bool> b_done;
+  sender_->send(notification("a"), [&](bool delivered) { a_done.push_back(delivered); });
+  sender_->send(notification("b"), [&](bool delivered) { b_done.push_back(delivered); });
+  EXPECT_TRUE(a_done.empty());  // not before the outcome is known
+  ASSERT_TRUE(waitResults(2));
+  EXPECT_EQ(std::vector<bool>{true}, a_done);
+  EXPECT_EQ(std::vector<bool>{false}, b_done);
+}
+
+// on_done: a failed (retries exhausted) notification is not delivered.
+TEST_F(SenderTest, OnDoneFalseWhenFailed) {
+  scripts_["/a"] = {{500}, {500}};
+  SenderOptions options;
+  options.max_attempts = 2;
+  start("route: {receiver: a}\nreceivers:\n" + oneHook("a", "/a"), options);
+  std::vector<bool> done;
+  sender_->send(notification("a"), [&](bool delivered) { done.push_back(delivered); });
+  ASSERT_TRUE(waitResults(1));
+  EXPECT_EQ(DeliveryResult::Failed, results_[0].result);
+  EXPECT_EQ(std::vector<bool>{false}, done);
+}
+
+// on_done: a superseded notification is not delivered; the one replacing it is.
+TEST_F(SenderTest, OnDoneFalseWhenSuperseded) {
+  scripts_["/a"] = {{500}, {200}};
+  SenderOptions options;
+  options.delay_scale = 0.05;
+  start("route: {receiver: a}\nreceivers:\n" + oneHook("a", "/a"), options);
+  std::vector<bool> old_done;
+  std::vector<bool> new_done;
+  sender_->send(notification("a", "host-1"), [&](bool ok) { old_done.push_back(ok); });
+  ASSERT_TRUE(runner_.runUntil([&] { return retries_.size() == 1; }));
+  sender_->send(notification("a", "host-2"), [&](bool ok) { new_done.push_back(ok); });
+  EXPECT_EQ(std::vector<bool>{false}, old_done);  // at once, when replaced
+  ASSERT_TRUE(waitResults(2));
+  EXPECT_EQ(std::vector<bool>{false}, old_done);
+  EXPECT_EQ(std::vector<bool>{true}, new_done);
+}
+
+// on_done: close() reports what it drops, before on_closed; sends after close are false at once.
+TEST_F(SenderTest, OnDoneFalseAtClose) {
+  scripts_["/a"] = {{500}};
+  SenderOptions options;
+  options.delay_scale = 10;
+  start("route: {receiver: a}\nreceivers:\n" + oneHook("a", "/a"), options);
+  std::vector<bool> done;
+  sender_->send(notification("a"), [&](bool ok) { done.push_back(ok); });
+  ASSERT_TRUE(runner_.runUntil([&] { return retries_.size() == 1; }));
+  bool closed = false;
+  sender_->close([&] { closed = true; });
+  EXPECT_EQ(std::vector<bool>{false}, done);
+  ASSERT_TRUE(runner_.runUntil([&] { return closed; }));
+  std::vector<bool> late;
+  sender_->send(notification("a"), [&](bool ok) { late.push_back(ok); });
+  EXPECT_EQ(std::vector<bool>{false}, late);
+  EXPECT_EQ(std::vector<bool>{false}, done);
+}
+
+// on_done over several integrations: all or nothing; one skipping the notification (resolved
+// only, send_resolved false) counts as delivered, as do blackhole receivers; unknown ones not.
+TEST_F(SenderTest, OnDoneWaitsForEveryIntegration) {
+  scripts_["/b"] = {{403}};
+  start(fmt::format("route: {{receiver: r}}\nreceivers:\n"
+                    "  - name: r\n    webhook_configs: [{{url: '{}'}}, {{url: '{}'}}]\n"
+                    "  - name: s\n    webhook_configs: [{{url: '{}'}}, "
+                    "{{url: '{}', send_resolved: false}}]\n"
+                    "  - name: blackhole\n",
+                    url("/a"), url("/b"), url("/c"), url("/d")));
+  std::vector<bool> r_done;
+  sender_->send(notification("r"), [&](bool ok) { r_done.push_back(ok); });
+  ASSERT_TRUE(waitResults(2));
+  EXPECT_EQ(std::vector<bool>{false}, r_done);  // /a delivered, /b rejected
+
+  Notification n = notification("s");
+  n.alerts[0].state = AlertState::Resolved;
+  n.alerts[0].ends_at_ms = kNow;
+  n.status = NotificationStatus::Resolved;
+  std::vector<bool> s_done;
+  sender_->send(n, [&](bool ok) { s_done.push_back(ok); });
+  ASSERT_TRUE(waitResults(3));
+  EXPECT_EQ(std::vector<bool>{true}, s_done);
+  EXPECT_EQ(1u, requestsTo("/c"));
+  EXPECT_EQ(0u, requestsTo("/d"));
+
+  std::vector<bool> other;
+  sender_->send(notification("blackhole"), [&](bool ok) { other.push_back(ok); });
+  sender_->send(notification("nobody"), [&](bool ok) { other.push_back(ok); });
+  EXPECT_EQ((std::vector<bool>{true, false}), other);
+}
+
 // The delivery policy's pure parts.
 TEST(DeliveryPolicyTest, ClassificationBackoffRetryAfter) {
   EXPECT_EQ(Outcome::Delivered, classifyHttpStatus(204));
