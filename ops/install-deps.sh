@@ -8,7 +8,8 @@ packages=(
   librdkafka-dev libuv1-dev libsqlitecpp-dev libsqlite3-dev sqlite3 libsimdjson-dev libspdlog-dev
   libfmt-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
   libssl-dev libhttp-parser-dev libyaml-cpp-dev libzstd-dev nlohmann-json3-dev zlib1g-dev
-  openjdk-17-jdk-headless maven kcat prometheus prometheus-alertmanager python3 python3-jsonschema python3-venv jq clang libclang-rt-14-dev wrk
+  openjdk-17-jdk-headless maven kcat prometheus prometheus-alertmanager python3 python3-jsonschema python3-venv python3-yaml jq clang libclang-rt-14-dev wrk
+  docker-compose logrotate
 )
 
 missing=()
