@@ -342,8 +342,16 @@ void AggregateStage::updateGauges() {
     if (fold->nextHeight() > fold->startHeight()) {
       metrics.folded_height.Set(static_cast<double>(fold->nextHeight() - 1));
     }
-    const auto& parity = fold->state().parity;
-    metrics.parity_z_score.Set(parityZScore(parity.odd, parity.ring.size()));
+    const FoldState& state = fold->state();
+    metrics.parity_z_score.Set(parityZScore(state.parity.odd, state.parity.ring.size()));
+    metrics.score.Set(static_cast<double>(state.score));
+    const PeriodStats day = state.day.value_or(PeriodStats{});
+    metrics.day_odd_blocks.Set(static_cast<double>(day.odd));
+    metrics.day_even_blocks.Set(static_cast<double>(day.blocks - day.odd));
+    const auto producers = std::ranges::count_if(
+        state.day_witnesses, [](const auto& entry) { return entry.second.blocks > 0; });
+    metrics.day_witnesses.Set(static_cast<double>(producers));
+    metrics.day_missed_slots.Set(static_cast<double>(day.missed_slots));
   }
 }
 

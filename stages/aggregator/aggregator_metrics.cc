@@ -37,6 +37,20 @@ AggregatorMetrics AggregatorMetrics::create(pipeline::metrics::Registry& registr
       .parity_z_score = registry.gauge("point_tron_aggregator_parity_z_score",
                                        "z-score of the odd count over the parity window at the "
                                        "folded tip (parity:<W>)."),
+      .score = registry.gauge("point_tron_aggregator_score",
+                              "Running score (+1 per even digit, -1 per odd) at the folded tip."),
+      .day_odd_blocks = registry.gauge("point_tron_aggregator_day_blocks",
+                                       "Blocks of the open day (aggregator.utc_offset), by "
+                                       "parity of the digit.",
+                                       {{"parity", "odd"}}),
+      .day_even_blocks = registry.gauge("point_tron_aggregator_day_blocks",
+                                        "Blocks of the open day (aggregator.utc_offset), by "
+                                        "parity of the digit.",
+                                        {{"parity", "even"}}),
+      .day_witnesses = registry.gauge("point_tron_aggregator_day_witnesses",
+                                      "Witnesses that produced a block on the open day."),
+      .day_missed_slots = registry.gauge("point_tron_aggregator_day_missed_slots",
+                                         "Missed slots of the open day."),
       .checkpoint_age = registry.gauge("point_tron_aggregator_checkpoint_age_seconds",
                                        "Age of the oldest fold change not yet in an "
                                        "acknowledged checkpoint; 0 when everything is saved."),

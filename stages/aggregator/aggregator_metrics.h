@@ -20,6 +20,12 @@ struct AggregatorMetrics {
   pipeline::metrics::Counter& rolled_back_blocks;  // point_tron_aggregator_rolled_back_blocks_total
   pipeline::metrics::Histogram& fold_duration;     // point_tron_aggregator_fold_duration_seconds
   pipeline::metrics::Gauge& parity_z_score;        // point_tron_aggregator_parity_z_score
+  pipeline::metrics::Gauge& score;                 // point_tron_aggregator_score
+  /** point_tron_aggregator_day_blocks{parity}: odd, even — blocks of the open day. */
+  pipeline::metrics::Gauge& day_odd_blocks;
+  pipeline::metrics::Gauge& day_even_blocks;
+  pipeline::metrics::Gauge& day_witnesses;         // point_tron_aggregator_day_witnesses
+  pipeline::metrics::Gauge& day_missed_slots;      // point_tron_aggregator_day_missed_slots
   pipeline::metrics::Gauge& checkpoint_age;        // point_tron_aggregator_checkpoint_age_seconds
   pipeline::metrics::Gauge& checkpoint_bytes;      // point_tron_aggregator_checkpoint_bytes
   pipeline::metrics::Counter& checkpoints;         // point_tron_aggregator_checkpoints_total

@@ -159,6 +159,28 @@ TEST_F(AggregateStageTest, RestoresTheCheckpointAndStartsAtItsResumeOffsets) {
   EXPECT_TRUE(sink_.events.empty());
 }
 
+// The statistics gauges follow the folded tip: digits 1..7 are four odd and three even blocks
+// (score -1: even +1, odd -1) of three witnesses, all on one day.
+TEST_F(AggregateStageTest, StatisticsGaugesFollowTheFoldedTip) {
+  Aggregator before(AggregatorConfig{.start_height = 100});
+  for (std::size_t i = 0; i < 7; ++i) {
+    ASSERT_TRUE(before.offer(chain_.blocks()[i], {0, static_cast<std::int64_t>(i)}, now_));
+  }
+  checkpoint_ = before.checkpoint();
+  auto stage = makeStage();
+  (void)stage->assigned({0, 1});
+  EXPECT_EQ(-1, registry_.value("point_tron_aggregator_score"));
+  EXPECT_EQ(4, registry_.value("point_tron_aggregator_day_blocks", {{"parity", "odd"}}));
+  EXPECT_EQ(3, registry_.value("point_tron_aggregator_day_blocks", {{"parity", "even"}}));
+  EXPECT_EQ(3, registry_.value("point_tron_aggregator_day_witnesses"));
+  EXPECT_EQ(0, registry_.value("point_tron_aggregator_day_missed_slots"));
+  auto& eighth = handle(*stage, 0, 7, blockV1(chain_.blocks()[7]));  // digit 8
+  sink_.acknowledgeFrom(0);
+  EXPECT_EQ(Outcome::Done, eighth);
+  EXPECT_EQ(0, registry_.value("point_tron_aggregator_score"));
+  EXPECT_EQ(4, registry_.value("point_tron_aggregator_day_blocks", {{"parity", "even"}}));
+}
+
 // Without a checkpoint and with start_height auto, the fold starts at the lowest first block of
 // the partitions, not at whichever record arrives first.
 TEST_F(AggregateStageTest, AutoStartsAtTheLowestFirstHeightOfThePartitions) {
