@@ -423,31 +423,14 @@ class Lexer {
       if (c == '\\') {
         if (pos_ + 1 >= text_.size()) break;
         const char e = text_[pos_ + 1];
-        switch (e) {
-          case '\\':
-            c = '\\';
-            break;
-          case '"':
-            c = '"';
-            break;
-          case '\'':
-            c = '\'';
-            break;
-          case 'n':
-            c = '\n';
-            break;
-          case 't':
-            c = '\t';
-            break;
-          case 'r':
-            c = '\r';
-            break;
-          default:
-            token.kind = Tok::Invalid;
-            token.pos = pos_;
-            token.text = fmt::format("unknown escape sequence '\\{}'", e);
-            return token;
+        const std::optional<char> escaped = unescape(e, "\\\"'ntr");
+        if (!escaped) {
+          token.kind = Tok::Invalid;
+          token.pos = pos_;
+          token.text = fmt::format("unknown escape sequence '\\{}'", e);
+          return token;
         }
+        c = *escaped;
         pos_ += 2;
         value.push_back(c);
         continue;

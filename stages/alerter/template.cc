@@ -287,22 +287,11 @@ class ActionParser {
     while (pos_ < end_ && text_[pos_] != quote) {
       char c = text_[pos_];
       if (quote == '"' && c == '\\' && pos_ + 1 < end_) {
-        switch (text_[pos_ + 1]) {
-          case '\\':
-            c = '\\';
-            break;
-          case '"':
-            c = '"';
-            break;
-          case 'n':
-            c = '\n';
-            break;
-          case 't':
-            c = '\t';
-            break;
-          default:
-            return fail(pos_, fmt::format("unknown escape sequence '\\{}'", text_[pos_ + 1]));
+        const std::optional<char> escaped = unescape(text_[pos_ + 1], "\\\"nt");
+        if (!escaped) {
+          return fail(pos_, fmt::format("unknown escape sequence '\\{}'", text_[pos_ + 1]));
         }
+        c = *escaped;
         ++pos_;
       }
       value.push_back(c);

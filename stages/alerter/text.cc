@@ -69,6 +69,24 @@ std::string_view commonEscape(char c) {
   }
 }
 
+std::optional<char> unescape(char e, std::string_view accepted) {
+  if (accepted.find(e) == std::string_view::npos) return std::nullopt;
+  switch (e) {
+    case 'n':
+      return '\n';
+    case 't':
+      return '\t';
+    case 'r':
+      return '\r';
+    case '\\':
+    case '"':
+    case '\'':
+      return e;
+    default:
+      return std::nullopt;
+  }
+}
+
 std::string quote(std::string_view text, QuoteStyle style) {
   std::string out = "\"";
   for (std::size_t i = 0; i < text.size();) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,11 @@ std::size_t utf8Length(std::string_view text, std::size_t i);
 /** The escape Go's strconv.Quote and encoding/json share for `"`, `\`, newline, CR and tab
  * (`\"`, `\\`, `\n`, `\r`, `\t`); empty for every other byte. */
 std::string_view commonEscape(char c);
+
+/** The byte the escape `\<e>` stands for in a quoted literal when `e` is one of `accepted` (each
+ * a subset of `\`, `"`, `'`, `n`, `t`, `r`: PromQL strings accept all six, Go template strings
+ * all but `'` and `r`); nullopt for any other escape. */
+std::optional<char> unescape(char e, std::string_view accepted);
 
 /** Which Go-style double quoting quote() writes; all escape `"`, `\`, \n, \r and \t. */
 enum class QuoteStyle {

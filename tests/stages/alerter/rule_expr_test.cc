@@ -75,6 +75,7 @@ TEST(RuleExprParseTest, PrintsCanonicalForm) {
             canonical("time()-point_tron_backup_last_success_timestamp_seconds > 7200"));
   EXPECT_EQ(R"(x{a="b", c!="d", e=~"f.*", g!~"h"})",
             canonical(R"(x{a="b",c!="d",e=~'f.*',g!~"h",})"));
+  EXPECT_EQ(R"(x{a="it's\t\"q\"\r\n\\"})", canonical(R"(x{a='it\'s\t"q"\r\n\\'})"));
   EXPECT_EQ("sum by (stage) (x)", canonical("sum(x) by (stage)"));
   EXPECT_EQ("max without (reason) (x)", canonical("max without(reason)(x)"));
   EXPECT_EQ("min by (a, b) (x)", canonical("min by (a,b) (x)"));
@@ -120,6 +121,7 @@ TEST(RuleExprParseTest, ErrorsNameColumnAndExpectation) {
   EXPECT_EQ("col 8: expected ',' or '}'", parseError(R"(x{a="b")"));
   EXPECT_EQ("col 5: expected a quoted string", parseError("x{a=b}"));
   EXPECT_EQ("col 5: unterminated string", parseError(R"(x{a="b)"));
+  EXPECT_EQ("col 7: unknown escape sequence '\\q'", parseError(R"(x{a="b\q"})"));
   EXPECT_EQ("col 4: expected one of =, !=, =~, !~ (not ==)", parseError(R"(x{a=="b"})"));
   EXPECT_EQ("col 3: __name__ matchers are not supported; write the metric name",
             parseError(R"(x{__name__="y"})"));
