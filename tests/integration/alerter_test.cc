@@ -43,6 +43,7 @@
 #include "tests/integration/stage_process.h"
 #include "tests/support/kafka_env.h"
 #include "tests/support/loop_runner.h"
+#include "tests/support/temp_dir.h"
 
 namespace testsupport {
 namespace {
@@ -57,30 +58,7 @@ constexpr int kDataPartitions = 2;
 constexpr std::string_view kSecret = "alerter-test-hmac-secret-0123456789";
 constexpr std::int64_t kSlotMs = 3000;  // tronsim --wall-clock: one block per 3 s slot
 
-// A directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "alerter-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  bool ok() const { return !path_.empty(); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(file(name)) << text;
-    return file(name);
-  }
-
- private:
-  std::string path_;
-};
+using testsupport::TempDir;
 
 // One request the receiver got.
 struct Webhook {

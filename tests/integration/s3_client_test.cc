@@ -34,6 +34,7 @@
 #include "tests/support/loop_runner.h"
 #include "tests/stages/persister/test_data.h"
 #include "tests/support/raw_http.h"
+#include "tests/support/temp_dir.h"
 
 namespace stages::persister::backup {
 namespace {
@@ -46,27 +47,7 @@ const std::string kMotoScript = POINTTRON_SOURCE_DIR "/ops/s3/moto.sh";
 constexpr std::string_view kBucket = "pointtron-it";
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name) {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = fmt::format("{}/pointtron-{}-XXXXXX",
-                                      base != nullptr && *base != '\0' ? base : "/tmp", name);
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using testsupport::TempDir;
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -15,6 +15,7 @@
 #include "pipeline/event_sink.h"
 #include "pipeline/kafka/record.h"
 #include "tests/support/fake_event_sink.h"
+#include "tests/support/temp_dir.h"
 
 namespace stages::persister::testing {
 
@@ -116,25 +117,6 @@ inline std::string metricJson(const std::string& stage, std::int64_t ts, double 
       ts, stage, stage, head_height);
 }
 
-/** A fresh directory under $TMPDIR, removed with everything in it at destruction. */
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "persister-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) != nullptr ? pattern : "";
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
-
-
+/** Temporary directories of the persister's tests. */
+using TempDir = testsupport::TempDir;
 }  // namespace stages::persister::testing
