@@ -385,6 +385,10 @@ void ConfigSource::remember(std::string_view key, Effective value) const {
   effective_.insert_or_assign(std::string(key), std::move(value));
 }
 
+void ConfigSource::rememberDefault(std::string_view key, std::string default_text) const {
+  defaults_.insert_or_assign(std::string(key), std::move(default_text));
+}
+
 Result<std::string> ConfigSource::scalarOf(std::string_view key, const Entry& entry) const {
   if (entry.is_list) return invalid(key, entry, "must be a single value, not a list");
   return entry.scalar;
@@ -392,6 +396,7 @@ Result<std::string> ConfigSource::scalarOf(std::string_view key, const Entry& en
 
 Result<std::string> ConfigSource::getString(std::string_view key,
                                             std::string_view default_value) const {
+  rememberDefault(key, std::string(default_value));
   const Entry* entry = lookup(key);
   if (entry == nullptr) {
     remember(key, std::string(default_value));
@@ -413,6 +418,7 @@ Result<std::string> ConfigSource::requireString(std::string_view key) const {
 }
 
 Result<bool> ConfigSource::getBool(std::string_view key, bool default_value) const {
+  rememberDefault(key, default_value ? "true" : "false");
   if (lookup(key) == nullptr) {
     remember(key, default_value);
     return default_value;
@@ -448,6 +454,7 @@ Result<T> ConfigSource::readNumber(std::string_view key, const Entry& entry, T m
 
 Result<std::int64_t> ConfigSource::getInt(std::string_view key, std::int64_t default_value,
                                           std::int64_t min, std::int64_t max) const {
+  rememberDefault(key, std::to_string(default_value));
   const Entry* entry = lookup(key);
   if (entry == nullptr) {
     remember(key, default_value);
@@ -465,6 +472,7 @@ Result<std::int64_t> ConfigSource::requireInt(std::string_view key, std::int64_t
 
 Result<std::uint64_t> ConfigSource::getUint(std::string_view key, std::uint64_t default_value,
                                             std::uint64_t min, std::uint64_t max) const {
+  rememberDefault(key, std::to_string(default_value));
   const Entry* entry = lookup(key);
   if (entry == nullptr) {
     remember(key, default_value);
@@ -482,6 +490,7 @@ Result<std::uint64_t> ConfigSource::requireUint(std::string_view key, std::uint6
 
 Result<double> ConfigSource::getDouble(std::string_view key, double default_value, double min,
                                        double max) const {
+  rememberDefault(key, fmt::format("{}", default_value));
   const Entry* entry = lookup(key);
   if (entry == nullptr) {
     remember(key, default_value);
@@ -498,6 +507,7 @@ Result<double> ConfigSource::requireDouble(std::string_view key, double min, dou
 
 Result<std::vector<std::string>> ConfigSource::getStringList(
     std::string_view key, std::vector<std::string> default_value) const {
+  rememberDefault(key, joinList(default_value, ","));
   const Entry* entry = lookup(key);
   std::vector<std::string> value;
   if (entry == nullptr) {
@@ -514,13 +524,15 @@ Result<std::vector<std::string>> ConfigSource::getStringList(
 Result<std::vector<std::string>> ConfigSource::requireStringList(std::string_view key) const {
   const Entry* entry = lookup(key);
   if (entry == nullptr) return missing(key);
-  auto value = getStringList(key, {});
-  if (value && value->empty()) return invalid(key, *entry, "must not be an empty list");
+  std::vector<std::string> value = entry->is_list ? entry->list : splitList(entry->scalar);
+  remember(key, value);
+  if (value.empty()) return invalid(key, *entry, "must not be an empty list");
   return value;
 }
 
 Result<std::string> ConfigSource::getChoice(std::string_view key, std::string_view default_value,
                                             std::initializer_list<std::string_view> choices) const {
+  rememberDefault(key, std::string(default_value));
   const Entry* entry = lookup(key);
   if (entry == nullptr) {
     remember(key, std::string(default_value));
@@ -633,6 +645,23 @@ std::vector<std::string> ConfigSource::keys() const {
   std::vector<std::string> out;
   out.reserve(entries_.size());
   for (const auto& [key, entry] : entries_) out.push_back(key);
+  return out;
+}
+
+std::vector<ConfigSource::ReadKey> ConfigSource::readKeys() const {
+  std::vector<ReadKey> out;
+  out.reserve(read_keys_.size());
+  for (const auto& key : read_keys_) {
+    ReadKey info;
+    info.key = key;
+    info.is_set = has(key);
+    info.is_secret = isSecretKey(key);
+    if (const auto it = defaults_.find(key); it != defaults_.end()) {
+      info.default_value = it->second;
+      info.has_default = true;
+    }
+    out.push_back(std::move(info));
+  }
   return out;
 }
 

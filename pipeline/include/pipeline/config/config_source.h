@@ -221,6 +221,25 @@ class ConfigSource {
   /** Every key set in the file or the environment, sorted. */
   std::vector<std::string> keys() const;
 
+  /** A key some getter asked for, as readKeys() reports it. */
+  struct ReadKey {
+    std::string key;
+    /** The getter's built-in default as text: booleans `true`/`false`, numbers in decimal, a
+     *  list's items joined with ','. Empty when has_default is false. A default is a constant of
+     *  the code, never a secret, so it is not redacted. */
+    std::string default_value;
+    bool has_default = false;  // false when only require* getters asked for the key
+    bool is_set = false;       // set (and not null) in the file or the environment
+    bool is_secret = false;    // isSecretKey(key)
+  };
+
+  /**
+   * Every key a getter asked for so far, sorted, with the default it was given (when a key is
+   * read twice, the last default). After every parser has run, this is the code's own list of
+   * keys, which docs/specs/configuration.md documents. Does not count as reading anything.
+   */
+  std::vector<ReadKey> readKeys() const;
+
  private:
   struct Entry {
     std::string scalar;
@@ -245,6 +264,7 @@ class ConfigSource {
   Error invalid(std::string_view key, const Entry& entry, std::string_view expectation) const;
   static Error missing(std::string_view key);
   void remember(std::string_view key, Effective value) const;
+  void rememberDefault(std::string_view key, std::string default_text) const;
 
   template <typename T>
   Result<T> readNumber(std::string_view key, const Entry& entry, T min, T max) const;
@@ -253,6 +273,7 @@ class ConfigSource {
   mutable std::set<std::string, std::less<>> read_keys_;
   mutable std::vector<std::string> read_prefixes_;
   mutable std::map<std::string, Effective, std::less<>> effective_;
+  mutable std::map<std::string, std::string, std::less<>> defaults_;  // key → default as text
 };
 
 }  // namespace pipeline::config
