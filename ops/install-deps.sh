@@ -9,7 +9,7 @@ packages=(
   libfmt-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
   libssl-dev libhttp-parser-dev libyaml-cpp-dev libzstd-dev nlohmann-json3-dev zlib1g-dev
   openjdk-17-jdk-headless maven kcat prometheus prometheus-alertmanager python3 python3-jsonschema python3-venv python3-yaml jq clang libclang-rt-14-dev wrk
-  docker-compose logrotate
+  docker-compose logrotate systemd
 )
 
 missing=()
