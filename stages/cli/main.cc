@@ -10,6 +10,7 @@
 #include "pipeline/kafka/admin.h"
 #include "pipeline/kafka/topics.h"
 #include "pipeline/runtime.h"
+#include "stages/cli/status.h"
 
 namespace {
 
@@ -18,6 +19,7 @@ constexpr std::string_view kUsage = R"(Usage: pointtron <command> [--config FILE
 Commands:
   topics create   create every point-tron topic that does not exist yet
   topics list     print each topic with its partition count
+  status          every stage's health and key figures (status --help)
 
 Environment overrides use POINTTRON_<SECTION>__<KEY>, e.g. POINTTRON_KAFKA__BOOTSTRAP_SERVERS.
 )";
@@ -30,6 +32,10 @@ int usage(int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // status reads the stages' admin endpoints, not Kafka: it needs no configuration.
+  if (argc >= 2 && std::string_view(argv[1]) == "status") {
+    return stages::cli::runStatus(std::vector<std::string_view>(argv + 2, argv + argc));
+  }
   std::vector<std::string_view> words;
   std::string config_path;
   if (const char* env = std::getenv("POINTTRON_CONFIG"); env != nullptr) config_path = env;
