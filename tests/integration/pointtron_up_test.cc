@@ -1,8 +1,11 @@
 // `./pointtron up --sim` as a newcomer runs it, on the real broker: the whole pipeline on a
 // simulated node, blocks and statistics in the API within a minute, a killed stage restarted by
 // the supervisor, and SIGTERM leaving no process behind.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -91,6 +95,32 @@ std::vector<pid_t> processesWith(const std::string& marker) {
   return found;
 }
 
+bool portIsFree(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return free;
+}
+
+// An offset for `up`'s ports (admin 9101-9104 and 3000, tronsim 8090) under which all six are
+// free. They stay below Linux's ephemeral range (32768+), where outgoing connections would
+// take them, and below the test broker's ports (19100+).
+int freePortOffset() {
+  std::mt19937 random(static_cast<unsigned>(::getpid()));
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int offset = 1000 + static_cast<int>(random() % 800) * 10;
+    bool all_free = true;
+    for (int port : {9101, 9102, 9103, 9104, 3000, 8090}) all_free = all_free && portIsFree(port + offset);
+    if (all_free) return offset;
+  }
+  return 0;
+}
+
 std::optional<pid_t> startedPid(std::string_view line, std::string_view stage) {
   const std::string prefix = fmt::format("up: started {} (pid ", stage);
   if (!line.starts_with(prefix)) return std::nullopt;
@@ -102,7 +132,8 @@ TEST(PointtronUpTest, RunsThePipelineRestartsAKilledStageAndStopsCleanly) {
   ASSERT_TRUE(dir.ok());
   // Its own topics, database, logs, key and ports, so a pipeline the user runs is not touched.
   const std::string prefix = fmt::format("uptest-{}-{}.", ::getpid(), ::time(nullptr));
-  const int port_offset = 30000 + (::getpid() % 200) * 10;
+  const int port_offset = freePortOffset();
+  ASSERT_GT(port_offset, 0) << "no free set of ports";
   const auto api_port = static_cast<std::uint16_t>(3000 + port_offset);
   const std::string key_file =
       dir.write("backup.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
@@ -126,6 +157,17 @@ TEST(PointtronUpTest, RunsThePipelineRestartsAKilledStageAndStopsCleanly) {
   auto up = testsupport::ChildProcess::spawn(
       {"/bin/bash", POINTTRON_SOURCE_DIR "/pointtron", "up", "--sim"});
   ASSERT_NE(nullptr, up);
+  // A failed assertion returns early: `up` still gets SIGTERM so it stops what it started
+  // (the ChildProcess destructor's SIGKILL would leave its children running).
+  struct StopOnExit {
+    testsupport::ChildProcess* up;
+    ~StopOnExit() {
+      if (up == nullptr) return;
+      up->signal(SIGTERM);
+      (void)up->readToEnd([](std::string_view) {}, 120s);
+      (void)up->waitExit(10s);
+    }
+  } stop_on_exit{up.get()};
   std::optional<pid_t> decoder;
   ASSERT_TRUE(up->readUntil(
       [&](std::string_view line) {
@@ -173,6 +215,7 @@ TEST(PointtronUpTest, RunsThePipelineRestartsAKilledStageAndStopsCleanly) {
       << "pointtron status: a stage is down or unhealthy";
 
   // SIGTERM stops everything in order; nothing started for this run is left.
+  stop_on_exit.up = nullptr;
   up->signal(SIGTERM);
   std::vector<std::string> stopped;
   ASSERT_TRUE(up->readToEnd([&](std::string_view line) { stopped.emplace_back(line); }, 120s));

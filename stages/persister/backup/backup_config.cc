@@ -70,6 +70,15 @@ Result<BackupConfig> BackupConfig::parse(const pipeline::config::ConfigSource& s
     }
     config.s3 = std::move(s3);
   }
+  // Without a bucket the other S3 keys are not read; say why rather than call them unknown.
+  if (!config.s3) {
+    for (const std::string& key : source.keys()) {
+      if (key.starts_with("backup.s3.") && key != "backup.s3.bucket") {
+        return Error{ErrorType::InvalidConfig,
+                     key + ": set, but backup.s3.bucket is not: the S3 target needs a bucket"};
+      }
+    }
+  }
   if (config.directory.empty() && !config.s3) {
     return Error{ErrorType::InvalidConfig, "backup.directory: empty and no backup.s3.bucket: backups need a target"};
   }

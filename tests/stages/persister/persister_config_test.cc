@@ -59,6 +59,15 @@ TEST(PersisterConfigTest, ReadsAndValidatesKeys) {
   EXPECT_EQ(std::string::npos, weak.error().message.find("short-secret"));
 }
 
+// S3 settings without a bucket are not silently ignored: the error names the key and the bucket.
+TEST(PersisterConfigTest, S3KeysWithoutABucketNameTheMissingBucket) {
+  auto config = parse({{"POINTTRON_BACKUP__S3__ENDPOINT", "http://127.0.0.1:9000"}});
+  ASSERT_FALSE(config);
+  EXPECT_EQ(pipeline::ErrorType::InvalidConfig, config.error().type);
+  EXPECT_EQ("backup.s3.endpoint: set, but backup.s3.bucket is not: the S3 target needs a bucket",
+            config.error().message);
+}
+
 // Without configured tokens one is generated into a 0600 file once and read back afterwards.
 TEST(ApiTokenTest, GeneratesAPrivateTokenFileOnce) {
   testing::TempDir dir;
