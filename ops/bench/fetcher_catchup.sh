@@ -2,7 +2,8 @@
 # Fetcher catch-up throughput: tronsim serves BLOCKS mainnet-profile blocks at once (prerendered
 # into memory at its start, so serving is a copy); the fetcher fetches them all onto a fresh
 # blocks.raw on the local broker. Prints blocks/s and MB/s, then where the CPU went during the
-# run: the fetcher, tronsim, the broker and the rest of the machine (from /proc).
+# run: the fetcher, tronsim, the broker and the rest of the machine (from /proc), and the fetcher's
+# peak RSS and its RSS once caught up.
 #   BLOCKS (default 10000), PROFILE (mainnet), BUILD_DIR (build), BROKERS (127.0.0.1:9092),
 #   PRERENDER (1; 0 = tronsim renders every block on request), SIM_PORT (18190),
 #   ADMIN_PORT (19191)
@@ -51,10 +52,17 @@ end=$(date +%s.%N)
 cpu_after="$(cpu_seconds "$sim_pid") $(cpu_seconds "${broker:-0}") $(busy_seconds)"
 fetcher_cpu=$(cpu_seconds "$fetcher")
 bytes=$(metric point_tron_fetcher_fetched_bytes_total)
-python3 - "$start" "$end" "$blocks" "$bytes" "$load" "$(nproc)" "$fetcher_cpu" $cpu_before $cpu_after <<'PY'
+# Memory: the peak, and what stays resident once the fetcher only follows the head (11 s on: the
+# runtime gives free heap pages back every 10 s).
+peak_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$fetcher/status")
+sleep 11
+rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$fetcher/status")
+python3 - "$start" "$end" "$blocks" "$bytes" "$load" "$(nproc)" "$fetcher_cpu" $cpu_before $cpu_after \
+  "$peak_kb" "$rss_kb" <<'PY'
 import sys
 start, end, blocks, nbytes, load, cpus, fetcher = map(float, sys.argv[1:8])
 before, after = map(float, sys.argv[8:11]), map(float, sys.argv[11:14])
+peak_kb, rss_kb = map(float, sys.argv[14:16])
 sim, broker, busy = (a - b for a, b in zip(after, before))
 s = end - start
 print(f"{int(blocks)} blocks in {s:.1f} s (process start to last acknowledgement): "
@@ -63,4 +71,5 @@ rest = busy - fetcher - sim - broker
 print(f"CPU s during the run: fetcher {fetcher:.1f}, tronsim {sim:.1f}, broker {broker:.1f}, "
       f"rest of the machine {rest:.1f}; busy {busy:.1f} of {cpus * s:.1f} available "
       f"({int(cpus)} CPUs x {s:.1f} s)")
+print(f"fetcher memory: peak RSS {peak_kb/1024:.0f} MB, RSS 11 s after the catch-up {rss_kb/1024:.0f} MB")
 PY
