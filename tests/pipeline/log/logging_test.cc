@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -146,9 +147,12 @@ TEST_F(LoggingTest, WritesOneJsonObjectPerLine) {
 
 // The timestamp is the current time in UTC, not local time.
 TEST_F(LoggingTest, TimestampIsUtc) {
-  const std::time_t before = std::time(nullptr);
+  // The logger's clock: std::time() reads the kernel's coarse clock, which may still show the
+  // previous second when the logger's precise one has passed it.
+  const auto now = [] { return std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()); };
+  const std::time_t before = now();
   Logger().info("Tick.");
-  const std::time_t after = std::time(nullptr);
+  const std::time_t after = now();
   auto parsed = lines();
   ASSERT_EQ(1u, parsed.size());
   std::tm utc{};
