@@ -7,8 +7,9 @@ against the node's final chain by the independent checker (check.py).
     tests/chaos/chaos.py --build-dir build            # the short run (also ctest chaos_short)
     tests/chaos/chaos.py --long --build-dir build     # >= 100 kills, 5 broker restarts
 
-Exit status: 0 when the run settled and the checker found every row right; 1 otherwise; 2 when the
-run could not be set up (a binary missing, the broker not starting). See tests/chaos/README.md.
+Exit status: 0 when the run settled, the checker found every row right and no process outlived a
+fatal Kafka client error; 1 otherwise; 2 when the run could not be set up (a binary missing, the
+broker not starting). See tests/chaos/README.md.
 """
 
 import argparse
@@ -108,6 +109,15 @@ def metric(port, name):
         return None
     match = re.search(r"^%s(?:\{[^}]*\})? ([-+0-9.eE]+|NaN)$" % re.escape(name), text, re.M)
     return float(match.group(1)) if match else None
+
+
+def process_gone(pid):
+    """True once `pid` has exited (a zombie counts: its sockets are closed)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
 
 
 def find_key(value, key):
@@ -422,7 +432,6 @@ class Run:
                 progress = self.progress()
                 caught_up = all(v is not None and v >= self.head for v in progress.values())
                 if caught_up or t - fork_wait_since > 30:
-                    emitted = progress["fetcher_emitted"]
                     depth = self.rng.randint(2, FORK_DEPTH_MAX)
                     status, text = http("POST", self.tronsim_url + "/admin/fork",
                                         {"depth": depth, "advance": 1})
@@ -452,6 +461,10 @@ class Run:
                     pid = self.broker_pid()
                     if pid:
                         os.kill(pid, signal.SIGKILL)
+                        # Gone (or a zombie) before `start`, which would otherwise find the
+                        # dying JVM still answering and return at once.
+                        if not wait_for(lambda: process_gone(pid), 30, 0.05):
+                            raise Abort("the broker (pid %d) survived SIGKILL for 30 s" % pid)
                     broker_job = ("start", self.broker("start", wait=False), t, hard)
                 else:
                     broker_job = ("stop", self.broker("stop", wait=False), t, hard)

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -152,6 +153,29 @@ TEST_F(ConsumerRebalanceTest, SurvivorTakesOverEveryPartitionWithoutLoss) {
   EXPECT_EQ(expected_.size(), processed_.size());
   finisher->close();
   close(second);
+}
+
+// Static membership: a second member that joins with the same group.instance.id takes the first
+// one's place, and the broker fences the first. The fenced consumer must report the fatal error
+// (the runtime then fails the stage and its supervisor restarts it) instead of carrying on as a
+// member that reads nothing.
+TEST_F(ConsumerRebalanceTest, FencedStaticMemberReportsFatalError) {
+  config_.rdkafka["group.instance.id"] = "fenced-test";
+  Member first;
+  startMember(first);
+  std::optional<Status> first_fatal;
+  first.consumer->onFatal([&](Status status) { first_fatal = std::move(status); });
+  ASSERT_TRUE(runner_.runUntil([&] { return first.consumer->assignedPartitions() == kPartitions; },
+                               std::chrono::seconds(30)));
+
+  Member second;
+  startMember(second);
+  second.consumer->onFatal([](Status status) { ADD_FAILURE() << status.toString(); });
+  ASSERT_TRUE(runner_.runUntil([&] { return first_fatal.has_value(); }, std::chrono::seconds(60)));
+  EXPECT_EQ(ErrorType::Kafka, first_fatal->error().type) << first_fatal->toString();
+  EXPECT_NE(std::string::npos, first_fatal->error().message.find("FENCED")) << first_fatal->toString();
+  EXPECT_TRUE(runner_.runUntil([&] { return second.consumer->assignedPartitions() == kPartitions; },
+                               std::chrono::seconds(30)));
 }
 
 }  // namespace

@@ -195,6 +195,13 @@ bool Consumer::serveOne() noexcept {
     checkClosing();
     return false;
   }
+  // A fatal error (e.g. a static member fenced by its successor) also arrives as a message; a
+  // consumer that counted it as a receive error would stay "healthy" and never read again.
+  if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
+    rd_kafka_message_destroy(message);
+    failFatally();
+    return false;
+  }
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     stage_metrics_.error(ErrorType::Kafka, Phase::Receiving).Increment();
     last_error_ = rd_kafka_message_errstr(message);
@@ -396,13 +403,18 @@ void Consumer::onCommit(rd_kafka_t*, int error, rd_kafka_topic_partition_list_t*
   }
 }
 
-void Consumer::onError(rd_kafka_t* rk, int error, const char* reason, void* opaque) {
+void Consumer::failFatally() noexcept {
+  if (fatal_) return;  // reported once, whether the error callback or a message came first
+  Status status = fatalError(rk_.get(), "consumer");
+  fatal_ = status;
+  if (on_fatal_) on_fatal_(status);
+}
+
+void Consumer::onError(rd_kafka_t*, int error, const char* reason, void* opaque) {
   auto* self = static_cast<Consumer*>(opaque);
   const auto err = static_cast<rd_kafka_resp_err_t>(error);
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    Status status = fatalError(rk, "consumer");
-    self->fatal_ = status;
-    if (self->on_fatal_) self->on_fatal_(status);
+    self->failFatally();
     return;
   }
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->brokers_down_ = true;

@@ -159,6 +159,7 @@ class Consumer {
                           void* opaque);
   static void onCommit(rd_kafka_s* rk, int error, rd_kafka_topic_partition_list_s* offsets,
                        void* opaque);
+  void failFatally() noexcept;
   static void onError(rd_kafka_s* rk, int error, const char* reason, void* opaque);
   static int onStatistics(rd_kafka_s* rk, char* json, size_t length, void* opaque);
 
