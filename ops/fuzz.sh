@@ -22,7 +22,11 @@ cmake --build "$build" --target fuzzers
 targets=${TARGETS:-$(cd "$build/fuzz" && ls)}
 for target in $targets; do
   corpus=$(mktemp -d)
-  trap 'rm -rf "$corpus"' EXIT
+  # The targets' scratch files (the backup reader writes each input to a file) in memory when
+  # /dev/shm exists: on disk the run waits on writeback instead of fuzzing (1.5 k against 11 k
+  # executions/s).
+  scratch=$(mktemp -d -p "$( [[ -d /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
+  trap 'rm -rf "$corpus" "$scratch"' EXIT
   seeds="$repo/tests/fuzz/corpus/$target"
   [[ -d "$seeds" ]] && cp -r "$seeds/." "$corpus/"
   say "$target: ${seconds}s from $(ls "$corpus" | wc -l) seeds"
@@ -30,12 +34,12 @@ for target in $targets; do
         -artifact_prefix="$build/fuzz-$target-")
   log="$build/fuzz-$target.log"
   # shellcheck disable=SC2086
-  if ! "$build/fuzz/$target" "${args[@]}" ${FUZZ_ARGS:-} "$corpus" >"$log" 2>&1; then
+  if ! TMPDIR="$scratch" "$build/fuzz/$target" "${args[@]}" ${FUZZ_ARGS:-} "$corpus" >"$log" 2>&1; then
     grep -v '^#[0-9]' "$log" | tail -n 80
     say "$target FAILED (whole log: $log)"
     exit 1
   fi
   grep '^stat::\|^Done' "$log"
-  rm -rf "$corpus"
+  rm -rf "$corpus" "$scratch"
 done
 say "no crash"

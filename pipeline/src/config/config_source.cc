@@ -63,25 +63,32 @@ std::string joinList(const std::vector<std::string>& items, std::string_view sep
   return out;
 }
 
-// Optimal string alignment distance: Levenshtein plus adjacent transposition as one edit, since
-// swapped letters are the most common typo in hand-written keys and env names.
-std::size_t editDistance(std::string_view a, std::string_view b) {
-  const std::size_t rows = a.size() + 1;
+// Optimal string alignment distance (Levenshtein plus adjacent transposition as one edit, since
+// swapped letters are the most common typo in hand-written keys and env names), or limit + 1 as
+// soon as it is known to exceed `limit`. Three rolling rows: the transposition looks two back.
+std::size_t editDistanceWithin(std::string_view a, std::string_view b, std::size_t limit) {
   const std::size_t cols = b.size() + 1;
-  std::vector<std::size_t> d(rows * cols);
-  auto at = [&](std::size_t i, std::size_t j) -> std::size_t& { return d[i * cols + j]; };
-  for (std::size_t i = 0; i < rows; ++i) at(i, 0) = i;
-  for (std::size_t j = 0; j < cols; ++j) at(0, j) = j;
-  for (std::size_t i = 1; i < rows; ++i) {
+  std::vector<std::size_t> before_previous(cols), previous(cols), current(cols);
+  for (std::size_t j = 0; j < cols; ++j) previous[j] = j;
+  std::size_t previous_minimum = 0;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    current[0] = i;
+    std::size_t row_minimum = i;
     for (std::size_t j = 1; j < cols; ++j) {
       const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      at(i, j) = std::min({at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost});
+      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        at(i, j) = std::min(at(i, j), at(i - 2, j - 2) + 1);
+        current[j] = std::min(current[j], before_previous[j - 2] + 1);
       }
+      row_minimum = std::min(row_minimum, current[j]);
     }
+    // Later rows are at least this row's minimum, or the previous row's plus one (transposition).
+    if (row_minimum > limit && previous_minimum >= limit) return limit + 1;
+    previous_minimum = row_minimum;
+    std::swap(before_previous, previous);
+    std::swap(previous, current);
   }
-  return at(rows - 1, cols - 1);
+  return std::min(previous[cols - 1], limit + 1);
 }
 
 bool parseBool(std::string_view text, bool& out) {
@@ -585,7 +592,12 @@ Status ConfigSource::checkUnknown() const {
     const std::string* best = nullptr;
     std::size_t best_distance = kMaxSuggestionDistance + 1;
     for (const auto& known : read_keys_) {
-      const std::size_t distance = editDistance(key, known);
+      // The length difference is a lower bound of the distance: most keys are skipped without
+      // the quadratic comparison (a file of long unknown keys would otherwise cost seconds).
+      const std::size_t length_difference =
+          key.size() > known.size() ? key.size() - known.size() : known.size() - key.size();
+      if (length_difference >= best_distance) continue;
+      const std::size_t distance = editDistanceWithin(key, known, best_distance - 1);
       if (distance < best_distance) {
         best_distance = distance;
         best = &known;

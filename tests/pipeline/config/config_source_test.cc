@@ -368,6 +368,26 @@ TEST(ConfigSourceTest, UnknownEnvironmentKeyWithSuggestion) {
             status.error().message);
 }
 
+// The suggestion is the closest read key within 2 edits: never one 3 edits away, and among
+// candidates the nearer wins whichever is compared first.
+TEST(ConfigSourceTest, SuggestsOnlyTheClosestKeyWithinTwoEdits) {
+  auto source = mustLoad("abcdef: 1\nsection:\n  timeout_ms: 1\n");
+  for (const char* key : {"abcxyz", "abxdef", "section.timeout_msxx", "section.timeout_s"}) {
+    (void)source.getInt(key, 0);
+  }
+  Status status = source.checkUnknown();
+  ASSERT_FALSE(status.isOk());
+  EXPECT_EQ("unknown configuration key \"abcdef\" (from test.yaml), did you mean \"abxdef\"?; "
+            "unknown configuration key \"section.timeout_ms\" (from test.yaml), did you mean "
+            "\"section.timeout_s\"?",
+            status.error().message);
+
+  auto far = mustLoad("kafka_brokers_list: 1\n");
+  (void)far.getInt("kafxa_brikers_lits", 0);  // two substitutions and a transposition
+  EXPECT_EQ("unknown configuration key \"kafka_brokers_list\" (from test.yaml)",
+            far.checkUnknown().error().message);
+}
+
 // Once every set key is read (or under a consumed prefix), checkUnknown() passes.
 TEST(ConfigSourceTest, CheckUnknownPassesWhenAllKeysRead) {
   auto source = mustLoad("a:\n  b: 1\n  c: ~\nraw:\n  x.y: 2\n");
