@@ -24,7 +24,8 @@ With --perf, `perf record` samples the whole machine during the catch-up and the
 process and the hottest symbols of each stage are printed.
 
 Settings: --build-dir (build), --brokers (127.0.0.1:9092), --skip-build, --partitions (the
-topics' data partitions, default 6 as `pointtron topics create`). Needs kcat and the broker of
+topics' data partitions, default 6 as `pointtron topics create`), --env NAME=VALUE (a setting for
+every stage, e.g. --env POINTTRON_FETCHER__MAX_IN_FLIGHT_BYTES=33554432). Needs kcat and the broker of
 ops/kafka/broker.sh (or any broker at --brokers).
 """
 
@@ -134,6 +135,7 @@ class Pipeline:
             "POINTTRON_AGGREGATOR__START_HEIGHT": start_height,
             "POINTTRON_PERSISTER__DATA_DIR": self.data_dir,
         })
+        self.env.update(args.env)
         subprocess.run([self.binary("pointtron"), "topics", "create"], env=self.env, check=True,
                        stdout=subprocess.DEVNULL)
 
@@ -212,18 +214,19 @@ def stop_process(process):
 
 
 def perf_report(path):
-    """CPU share by process, then the hottest symbols of each stage."""
-    by_comm = subprocess.run(["perf", "report", "-i", path, "--stdio", "--no-children", "--sort",
-                              "comm", "--percent-limit", "1"], capture_output=True, text=True).stdout
-    lines = ["CPU samples by process (whole machine, %):"]
-    lines += ["  " + l.strip() for l in by_comm.splitlines() if l.strip() and not l.startswith("#")]
-    for stage in ["pointtron-fetch", "pointtron-decod", "pointtron-aggre", "pointtron-persi"]:
-        symbols = subprocess.run(["perf", "report", "-i", path, "--stdio", "--no-children",
-                                  "--comms", stage, "--sort", "dso,sym", "--percent-limit", "2"],
-                                 capture_output=True, text=True).stdout
-        rows = [l.strip() for l in symbols.splitlines() if l.strip() and not l.startswith("#")]
-        lines.append("hottest symbols of %s (%% of its samples):" % stage)
-        lines += ["  " + r[:150] for r in rows[:12]]
+    """CPU share by process, then the hottest symbols of each stage (% of that stage's samples)."""
+    def report(*options):
+        text = subprocess.run(["perf", "report", "-i", path, "--stdio", "--no-children", "-g", "none"]
+                              + list(options), capture_output=True, text=True).stdout
+        return [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("#")]
+    # By thread name and library: librdkafka's threads (rdk:*) are named alike in every stage.
+    lines = ["CPU samples by thread and library (whole machine):"]
+    lines += ["  " + " ".join(r.split()) for r in report("--sort", "comm,dso", "--percent-limit", "1")]
+    for comm in ["pointtron-fetch", "pointtron-decod", "pointtron-aggre", "pointtron-persi"]:
+        lines.append("hottest symbols of %s (%% of its samples):" % comm)
+        rows = report("--comms", comm, "--sort", "dso,sym", "--percentage", "relative",
+                      "--percent-limit", "2")
+        lines += ["  " + " ".join(r.split())[:140] for r in rows[:12]]
     return "\n".join(lines)
 
 
@@ -442,8 +445,14 @@ def main():
     parser.add_argument("--perf", action="store_true", help="profile the catch-up with perf")
     parser.add_argument("--timeout", type=int, default=900, help="seconds a phase may take")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--env", action="append", default=[], metavar="POINTTRON_X__Y=VALUE",
+                        help="a setting for every stage (repeatable); other POINTTRON_ variables "
+                             "of the caller are not passed on")
     args = parser.parse_args()
     args.build_dir = os.path.abspath(args.build_dir)
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes NAME=VALUE")
+    args.env = dict(item.split("=", 1) for item in args.env)
     for tool in ["kcat"] + (["perf"] if args.perf else []):
         if not shutil.which(tool):
             raise SystemExit("bench: %s is missing (ops/install-deps.sh installs it)" % tool)

@@ -90,7 +90,8 @@ pipeline::Result<FetcherConfig> FetcherConfig::parse(const pipeline::config::Con
   PIPE_ASSIGN_OR_RETURN(value, source.getUint("fetcher.max_in_flight_requests", 4, 1, 64));
   seq.max_in_flight_requests = static_cast<std::uint32_t>(value);
   PIPE_ASSIGN_OR_RETURN(seq.max_in_flight_bytes,
-                        source.getUint("fetcher.max_in_flight_bytes", 64ull << 20, 1ull << 20, 4ull << 30));
+                        source.getUint("fetcher.max_in_flight_bytes", seq.max_in_flight_bytes,
+                                       1ull << 20, 4ull << 30));
   PIPE_ASSIGN_OR_RETURN(seq.block_size_estimate_bytes,
                         source.getUint("fetcher.block_size_estimate_bytes", 300'000, 1'000, 64ull << 20));
   std::string finality;

@@ -30,7 +30,7 @@ struct FetcherConfig {
   std::vector<NodeSpec> nodes;
   /**
    * fetcher.range_size_blocks (1..100, 20), fetcher.max_in_flight_requests (1..64, 4),
-   * fetcher.max_in_flight_bytes (1 MiB..4 GiB, 64 MiB), fetcher.block_size_estimate_bytes
+   * fetcher.max_in_flight_bytes (1 MiB..4 GiB, 32 MiB), fetcher.block_size_estimate_bytes
    * (1000..64 MiB, 300000), fetcher.finality (realtime | confirmations | solidified; realtime),
    * fetcher.confirmations_blocks (confirmations mode only, 1..10000, 19),
    * fetcher.max_fork_depth_blocks (1..10000, 32), fetcher.retry_initial_backoff_ms (1..600000,

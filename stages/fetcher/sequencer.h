@@ -26,8 +26,10 @@ struct SequencerOptions {
   std::uint32_t range_size = 20;
   /** Range requests outstanding at once (a fork walk-back probe comes on top). */
   std::uint32_t max_in_flight_requests = 4;
-  /** Soft cap on estimated bytes requested + bytes buffered + bytes emitted but not acknowledged. */
-  std::uint64_t max_in_flight_bytes = 64ull << 20;
+  /** Soft cap on estimated bytes requested + bytes buffered + bytes emitted but not acknowledged.
+   * 32 MiB keeps a catch-up as fast as 64 MiB did (the broker is the bound) with a fetcher peak
+   * RSS of ~100 MB instead of ~140 MB (docs/performance.md). */
+  std::uint64_t max_in_flight_bytes = 32ull << 20;
   /** Size assumed for a block before any was seen; then an EWMA of the sizes seen. */
   std::uint64_t block_size_estimate_bytes = 300'000;
   FinalityMode finality = FinalityMode::Realtime;

@@ -29,7 +29,7 @@ TEST(FetcherConfigTest, Defaults) {
   EXPECT_EQ(10.0, config->nodes[0].rate_limit_rps);
   EXPECT_EQ(20u, config->sequencer.range_size);
   EXPECT_EQ(4u, config->sequencer.max_in_flight_requests);
-  EXPECT_EQ(64ull << 20, config->sequencer.max_in_flight_bytes);
+  EXPECT_EQ(32ull << 20, config->sequencer.max_in_flight_bytes);
   EXPECT_EQ(FinalityMode::Realtime, config->sequencer.finality);
   EXPECT_EQ(0u, config->sequencer.confirmations);
   EXPECT_EQ(32u, config->sequencer.max_fork_depth);
