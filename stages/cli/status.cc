@@ -375,6 +375,9 @@ int runStatus(const std::vector<std::string_view>& arguments) {
       previous = std::move(snapshot);
     }
   }
+  // collect() returns when its client reported closed; the close callbacks of the client's
+  // handles may still be queued, and a loop closed before they ran would leak them.
+  uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   return code;
 }
