@@ -252,7 +252,6 @@ def catch_up(args, work, results):
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t0 = time.monotonic()
         pipeline.start("fetcher")
-        done = [False]
         peak = {}
 
         def finished():
@@ -260,8 +259,7 @@ def catch_up(args, work, results):
                 if process.poll() is not None:
                     raise SystemExit("bench: %s exited with %d during the catch-up" % (stage, process.returncode))
                 peak[stage] = max(peak.get(stage, 0), memory_kb(process.pid, "VmRSS") / 1024)
-            done[0] = max_heights(db) == (blocks, blocks)
-            return done[0]
+            return max_heights(db) == (blocks, blocks)
         wait_for(finished, args.timeout, "the last height in SQLite", 0.01)
         elapsed = time.monotonic() - t0
         if perf:
@@ -345,7 +343,7 @@ def live(args, work, results):
     say("live: tronsim on the wall clock, %d blocks (about %d s)" % (count, count * 3))
     sim = start_tronsim(args, work, "live", ["--wall-clock", "--start-height", "1000"])
     head = json.loads(http_get("http://127.0.0.1:%d/admin/head" % SIM_PORT))
-    head_height = head.get("height") or head.get("head")
+    head_height = head["head"]
     pipeline = Pipeline(args, work, "live", "http://127.0.0.1:%d" % SIM_PORT, "head", "auto")
     try:
         for stage in STAGES:
