@@ -31,6 +31,7 @@ ops/kafka/broker.sh (or any broker at --brokers).
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -108,8 +109,9 @@ def metric(port, name):
 
 
 def percentile(values, p):
+    """Nearest rank: the smallest value with at least p % of the values at or below it."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 class Pipeline:
@@ -145,9 +147,9 @@ class Pipeline:
     def start(self, stage):
         env = dict(self.env, POINTTRON_HTTP__PORT=str(self.ports[stage]),
                    POINTTRON_INSTANCE__ID="bench-" + stage)
-        log = open(os.path.join(self.work, self.name, stage + ".log"), "w")
-        self.procs[stage] = subprocess.Popen([self.binary("pointtron-" + stage)], env=env,
-                                             stdout=log, stderr=subprocess.STDOUT, cwd=self.work)
+        with open(os.path.join(self.work, self.name, stage + ".log"), "w") as log:
+            self.procs[stage] = subprocess.Popen([self.binary("pointtron-" + stage)], env=env,
+                                                 stdout=log, stderr=subprocess.STDOUT, cwd=self.work)
 
     def wait_ready(self, stage):
         def ready():
