@@ -36,7 +36,7 @@ for target in $targets; do
   # ASan records the stack of every allocation in a depot that is never freed. Over millions of
   # inputs each new parser path adds stacks: the configuration and alert-rule fuzzers grew by
   # 1-2 GB per million executions, so a 10 M run would end at the RSS limit. Two frames keep the
-  # depot and the RSS flat (and run ~25 % faster); a failing input is replayed below with full
+  # depot and the RSS flat (and run ~20 % faster); a failing input is replayed below with full
   # allocation stacks.
   started=$(date +%s)
   # shellcheck disable=SC2086
