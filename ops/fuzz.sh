@@ -37,7 +37,7 @@ for target in $targets; do
   # inputs each new parser path adds stacks: the configuration and alert-rule fuzzers grew by
   # 1-2 GB per million executions, so a 10 M run would end at the RSS limit. Two frames keep the
   # depot and the RSS flat (and run ~20 % faster); a failing input is replayed below with full
-  # allocation stacks.
+  # allocation stacks (and UBSan reports with theirs).
   started=$(date +%s)
   # shellcheck disable=SC2086
   if ! ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=2} TMPDIR="$scratch" \
@@ -46,7 +46,8 @@ for target in $targets; do
     artifact=$(find "$build" -maxdepth 1 -name "fuzz-$target-*" -newermt "@$started" | head -n 1)
     if [[ -n "$artifact" ]]; then
       say "replaying $artifact with full allocation stacks:"
-      TMPDIR="$scratch" "$build/fuzz/$target" -timeout=10 -rss_limit_mb=2048 "$artifact" 2>&1 | tail -n 80 || true
+      UBSAN_OPTIONS=print_stacktrace=1 TMPDIR="$scratch" "$build/fuzz/$target" -timeout=10 \
+        -rss_limit_mb=2048 "$artifact" 2>&1 | tail -n 80 || true
     fi
     say "$target FAILED (whole log: $log)"
     exit 1

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "stages/alerter/regex.h"
 #include "stages/alerter/text.h"
 
 namespace stages::alerter {
@@ -815,14 +816,14 @@ class Parser {
       }
       matcher.value = token_.text;
       if (matcher.op == MatchOp::Regex || matcher.op == MatchOp::NotRegex) {
-        try {
-          // Unanchored, unlike notify/matcher.cc: regex_match is whole-text either way, and
-          // wrapping the value in ^(?:...)$ would change which texts compile ("a)|(b").
-          matcher.regex = std::make_shared<const std::regex>(matcher.value, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
+        // Unanchored, unlike notify/matcher.cc: regex_match is whole-text either way, and
+        // wrapping the value in ^(?:...)$ would change which texts compile ("a)|(b").
+        auto regex = compileRegex(matcher.value);
+        if (!regex) {
           return fail(token_.pos, fmt::format("invalid regular expression \"{}\": {}",
-                                              matcher.value, e.what()));
+                                              matcher.value, regex.error().message));
         }
+        matcher.regex = std::move(*regex);
       }
       advance();
       node->matchers.push_back(std::move(matcher));

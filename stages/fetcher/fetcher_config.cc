@@ -47,7 +47,8 @@ pipeline::Result<FetcherConfig> FetcherConfig::parse(const pipeline::config::Con
                        std::to_string(keys.size()) + " for " + std::to_string(urls.size()) +
                        " nodes)");
   }
-  if (rates.size() > 1 && rates.size() != urls.size()) {
+  // An empty list is refused too: it names no limit, and "unlimited" is written as 0.
+  if (rates.size() != 1 && rates.size() != urls.size()) {
     return invalid("fetcher.node_rate_limits_rps",
                    "needs one entry (for every node) or one per node in fetcher.node_urls (got " +
                        std::to_string(rates.size()) + " for " + std::to_string(urls.size()) +

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "stages/alerter/regex.h"
 #include "stages/alerter/text.h"
 
 namespace stages::alerter::notify {
@@ -134,15 +135,14 @@ pipeline::Result<Matcher> parseMatcher(std::string_view text) {
     matcher.value = std::string(rest);
   }
   if (matcher.type == Matcher::Type::Regexp || matcher.type == Matcher::Type::NotRegexp) {
-    try {
-      // Anchored as Alertmanager does (rule_expr.cc keeps PromQL's value unanchored on purpose).
-      matcher.regex =
-          std::make_shared<const std::regex>("^(?:" + matcher.value + ")$", std::regex::ECMAScript);
-    } catch (const std::regex_error& error) {
-      return pipeline::Error{
-          ErrorType::InvalidConfig,
-          fmt::format("matcher on {}: invalid regular expression: {}", matcher.name, error.what())};
+    // Anchored as Alertmanager does (rule_expr.cc keeps PromQL's value unanchored on purpose).
+    auto regex = compileRegex("^(?:" + matcher.value + ")$");
+    if (!regex) {
+      return pipeline::Error{ErrorType::InvalidConfig,
+                             fmt::format("matcher on {}: invalid regular expression: {}",
+                                         matcher.name, regex.error().message)};
     }
+    matcher.regex = std::move(*regex);
   }
   return matcher;
 }

@@ -166,6 +166,7 @@ TEST(NotifyConfigTest, MatcherSyntax) {
   EXPECT_FALSE(parseMatcher("a"));
   EXPECT_FALSE(parseMatcher("=b"));
   EXPECT_FALSE(parseMatcher(R"(a=~"(")"));
+  EXPECT_FALSE(parseMatcher(R"(a=~"x{1001}")"));  // above the repetition limit
   EXPECT_FALSE(parseMatcher(R"(a="b)"));
 }
 

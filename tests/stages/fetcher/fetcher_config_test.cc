@@ -118,6 +118,7 @@ TEST(FetcherConfigTest, BadValuesNameTheKey) {
       {"fetcher:\n  node_rate_limits_rps: [fast]\n", "fetcher.node_rate_limits_rps:"},
       {"fetcher:\n  node_urls: [http://a, http://b, http://c]\n  node_rate_limits_rps: [1, 2]\n",
        "fetcher.node_rate_limits_rps:"},
+      {"fetcher:\n  node_rate_limits_rps: []\n", "fetcher.node_rate_limits_rps:"},  // found by config_fuzz
       {"fetcher:\n  retry_initial_backoff_ms: 500\n  retry_max_backoff_ms: 100\n",
        "fetcher.retry_max_backoff_ms:"},
       {"fetcher:\n  breaker_open_initial_ms: 5000\n  breaker_open_max_ms: 100\n",

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <memory>
+#include <regex>
+#include <string>
+
+#include "pipeline/status.h"
+
+namespace stages::alerter {
+
+/**
+ * Compiles a label matcher's regular expression (ECMAScript grammar; the callers match whole
+ * values with std::regex_match). On failure, InvalidConfig whose message says what is wrong.
+ *
+ * Numbers in repetitions ({n}, {n,}, {n,m}) and back-references (\n) must be at most 1000, the
+ * repetition limit of Prometheus and Alertmanager (Go's regexp): std::regex accumulates them in
+ * a `long` without an overflow check, which is undefined behaviour for longer digit runs.
+ */
+pipeline::Result<std::shared_ptr<const std::regex>> compileRegex(const std::string& pattern);
+
+}  // namespace stages::alerter

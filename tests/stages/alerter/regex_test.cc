@@ -1,0 +1,52 @@
+#include "stages/alerter/regex.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+
+namespace stages::alerter {
+namespace {
+
+bool fullMatch(const std::string& pattern, const std::string& text) {
+  auto regex = compileRegex(pattern);
+  EXPECT_TRUE(regex.has_value()) << pattern << ": " << regex.error().message;
+  return regex.has_value() && std::regex_match(text, **regex);
+}
+
+std::string errorOf(const std::string& pattern) {
+  auto regex = compileRegex(pattern);
+  EXPECT_FALSE(regex.has_value()) << pattern;
+  return regex.has_value() ? std::string() : regex.error().message;
+}
+
+TEST(CompileRegexTest, CompilesTheEcmaScriptGrammar) {
+  EXPECT_TRUE(fullMatch("fetch.*|decoder", "fetcher"));
+  EXPECT_TRUE(fullMatch("a{2,3}", "aaa"));
+  EXPECT_FALSE(fullMatch("a{2,3}", "aaaa"));
+  EXPECT_TRUE(fullMatch("(ab)\\1", "abab"));
+  EXPECT_TRUE(fullMatch("12345678901234567890", "12345678901234567890"));  // digits as such
+  EXPECT_TRUE(fullMatch("x,99999", "x,99999"));
+  EXPECT_TRUE(fullMatch("[{99999}]+", "{9}"));  // braces in a class are characters
+  EXPECT_TRUE(fullMatch("[\\]{]{2}", "]{"));
+}
+
+// Go's limit, as in Prometheus and Alertmanager; beyond it std::regex would overflow a long.
+TEST(CompileRegexTest, BoundsRepetitionsAndBackReferencesAt1000) {
+  EXPECT_TRUE(fullMatch("a{1000}", std::string(1000, 'a')));
+  EXPECT_TRUE(fullMatch("a{0,1000}", "aa"));
+  EXPECT_EQ("a repetition count or back-reference above 1000 (at offset 1)", errorOf("a{1001}"));
+  EXPECT_EQ("a repetition count or back-reference above 1000 (at offset 1)", errorOf("a{2,1001}"));
+  EXPECT_EQ("a repetition count or back-reference above 1000 (at offset 3)",
+            errorOf("(a)\\88888888888888888888"));
+  EXPECT_EQ("a repetition count or back-reference above 1000 (at offset 4)",
+            errorOf("[a]x{99999999999999999999999}"));
+}
+
+TEST(CompileRegexTest, ReportsTheLibrarysErrorForAnInvalidPattern) {
+  EXPECT_FALSE(errorOf("(").empty());
+  EXPECT_FALSE(errorOf("a{3,2}").empty());
+}
+
+}  // namespace
+}  // namespace stages::alerter
