@@ -5,7 +5,7 @@
 #   ops/fuzz.sh [SECONDS_PER_TARGET]        (default 30)
 #
 # Settings (environment): BUILD_DIR (default <repo>/build-fuzz), TARGETS (default: all built),
-# JOBS (parallel fuzzing jobs per target, default 1). A longer run, e.g. 10 M executions:
+# FUZZ_ARGS (more libFuzzer flags). A longer run, e.g. 10 M executions:
 #   FUZZ_ARGS="-runs=10000000" ops/fuzz.sh 0
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
