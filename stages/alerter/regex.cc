@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <optional>
 #include <string_view>
 
 namespace stages::alerter {
@@ -24,16 +23,15 @@ bool skipNumberWithinLimit(std::string_view text, std::size_t& i) {
   return within;
 }
 
-// The offset of a number above kMaxNumber in a repetition or back-reference, if any. Inside a
-// character class braces are literal, so only back-references count there.
-std::optional<std::size_t> numberAboveLimit(std::string_view text) {
+// Whether a repetition or back-reference has a number above kMaxNumber. Inside a character
+// class braces are literal, so only back-references count there.
+bool hasNumberAboveLimit(std::string_view text) {
   bool in_class = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
-    const std::size_t at = i;
     if (text[i] == '\\' && i + 1 < text.size()) {
       ++i;
       if (!isDigit(text[i])) continue;  // an escaped character
-      if (!skipNumberWithinLimit(text, i)) return at;
+      if (!skipNumberWithinLimit(text, i)) return true;
       --i;
     } else if (in_class) {
       in_class = text[i] != ']';
@@ -41,21 +39,20 @@ std::optional<std::size_t> numberAboveLimit(std::string_view text) {
       in_class = true;
     } else if (text[i] == '{') {
       ++i;
-      if (!skipNumberWithinLimit(text, i)) return at;
-      if (i < text.size() && text[i] == ',' && !skipNumberWithinLimit(text, ++i)) return at;
+      if (!skipNumberWithinLimit(text, i)) return true;
+      if (i < text.size() && text[i] == ',' && !skipNumberWithinLimit(text, ++i)) return true;
       --i;
     }
   }
-  return std::nullopt;
+  return false;
 }
 
 }  // namespace
 
 pipeline::Result<std::shared_ptr<const std::regex>> compileRegex(const std::string& pattern) {
-  if (const auto at = numberAboveLimit(pattern)) {
-    return pipeline::Error{
-        pipeline::ErrorType::InvalidConfig,
-        fmt::format("a repetition count or back-reference above {} (at offset {})", kMaxNumber, *at)};
+  if (hasNumberAboveLimit(pattern)) {
+    return pipeline::Error{pipeline::ErrorType::InvalidConfig,
+                           fmt::format("a repetition count or back-reference above {}", kMaxNumber)};
   }
   try {
     return std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);

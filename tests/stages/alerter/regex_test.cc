@@ -29,17 +29,18 @@ TEST(CompileRegexTest, CompilesTheEcmaScriptGrammar) {
   EXPECT_TRUE(fullMatch("x,99999", "x,99999"));
   EXPECT_TRUE(fullMatch("[{99999}]+", "{9}"));  // braces in a class are characters
   EXPECT_TRUE(fullMatch("[\\]{]{2}", "]{"));
+  EXPECT_TRUE(fullMatch("\\{99999}", "{99999}"));  // an escaped brace is a character
 }
 
 // Go's limit, as in Prometheus and Alertmanager; beyond it std::regex would overflow a long.
 TEST(CompileRegexTest, BoundsRepetitionsAndBackReferencesAt1000) {
   EXPECT_TRUE(fullMatch("a{1000}", std::string(1000, 'a')));
   EXPECT_TRUE(fullMatch("a{0,1000}", "aa"));
-  EXPECT_EQ("a repetition count or back-reference above 1000 (at offset 1)", errorOf("a{1001}"));
-  EXPECT_EQ("a repetition count or back-reference above 1000 (at offset 1)", errorOf("a{2,1001}"));
-  EXPECT_EQ("a repetition count or back-reference above 1000 (at offset 3)",
+  EXPECT_EQ("a repetition count or back-reference above 1000", errorOf("a{1001}"));
+  EXPECT_EQ("a repetition count or back-reference above 1000", errorOf("a{2,1001}"));
+  EXPECT_EQ("a repetition count or back-reference above 1000",
             errorOf("(a)\\88888888888888888888"));
-  EXPECT_EQ("a repetition count or back-reference above 1000 (at offset 4)",
+  EXPECT_EQ("a repetition count or back-reference above 1000",
             errorOf("[a]x{99999999999999999999999}"));
 }
 

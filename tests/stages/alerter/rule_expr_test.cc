@@ -145,7 +145,7 @@ TEST(RuleExprParseTest, ErrorsNameColumnAndExpectation) {
   EXPECT_EQ(0u, regex.rfind(R"(col 6: invalid regular expression "(": )", 0)) << regex;
   // Found by alert_rules_fuzz: std::regex overflowed on this back-reference number.
   EXPECT_EQ(R"(col 6: invalid regular expression "\88888888888888888888": a repetition count or )"
-            R"(back-reference above 1000 (at offset 0))",
+            R"(back-reference above 1000)",
             parseError(R"(x{a=~"\\88888888888888888888"})"));
 }
 
