@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string_view>
 
 namespace stages::alerter {
@@ -12,36 +13,36 @@ constexpr int kMaxNumber = 1000;
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Moves `i` past the digit run starting there; false if its value is above kMaxNumber.
-bool skipNumberWithinLimit(std::string_view text, std::size_t& i) {
+// Reads the digit run at text[i] (none reads as 0) and moves `i` past it; capped at
+// kMaxNumber + 1, so a long run cannot overflow here either.
+int readNumber(std::string_view text, std::size_t& i) {
   int value = 0;
-  bool within = true;
   for (; i < text.size() && isDigit(text[i]); ++i) {
-    value = within ? value * 10 + (text[i] - '0') : value;
-    within = within && value <= kMaxNumber;
+    value = std::min(value * 10 + (text[i] - '0'), kMaxNumber + 1);
   }
-  return within;
+  return value;
 }
 
 // Whether a repetition or back-reference has a number above kMaxNumber. Inside a character
 // class braces are literal, so only back-references count there.
 bool hasNumberAboveLimit(std::string_view text) {
   bool in_class = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\\' && i + 1 < text.size()) {
-      ++i;
-      if (!isDigit(text[i])) continue;  // an escaped character
-      if (!skipNumberWithinLimit(text, i)) return true;
-      --i;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i++];
+    if (c == '\\' && i < text.size()) {
+      if (!isDigit(text[i])) {
+        ++i;  // an escaped character
+      } else if (readNumber(text, i) > kMaxNumber) {
+        return true;
+      }
     } else if (in_class) {
-      in_class = text[i] != ']';
-    } else if (text[i] == '[') {
+      in_class = c != ']';
+    } else if (c == '[') {
       in_class = true;
-    } else if (text[i] == '{') {
-      ++i;
-      if (!skipNumberWithinLimit(text, i)) return true;
-      if (i < text.size() && text[i] == ',' && !skipNumberWithinLimit(text, ++i)) return true;
-      --i;
+    } else if (c == '{') {
+      if (readNumber(text, i) > kMaxNumber) return true;
+      if (i < text.size() && text[i] == ',' && readNumber(text, ++i) > kMaxNumber) return true;
     }
   }
   return false;
