@@ -44,6 +44,27 @@ TEST(CompileRegexTest, BoundsRepetitionsAndBackReferencesAt1000) {
             errorOf("[a]x{99999999999999999999999}"));
 }
 
+// std::regex builds one state per repeated copy; the pattern written out is bounded at 10,000
+// characters, nested repetitions multiplying.
+TEST(CompileRegexTest, BoundsThePatternWithItsRepetitionsWrittenOut) {
+  const std::string too_large =
+      "too large: with its repetitions written out it is longer than 10000 characters";
+  std::string nine_hundred_ab;
+  for (int i = 0; i < 900; ++i) nine_hundred_ab += "ab";
+  EXPECT_TRUE(fullMatch("(abcdefghi){1000}", [] {
+    std::string text;
+    for (int i = 0; i < 1000; ++i) text += "abcdefghi";
+    return text;
+  }()));  // 10 characters (the group counts one) x 1000
+  EXPECT_EQ(too_large, errorOf("(abcdefghij){1000}"));
+  EXPECT_TRUE(fullMatch("((ab){30}){30}", nine_hundred_ab));
+  EXPECT_EQ(too_large, errorOf("((ab){100}){100}"));
+  EXPECT_EQ(too_large, errorOf("x|(a{2,}b{1000}){20}"));
+  EXPECT_TRUE(fullMatch("a{1000,}", std::string(1001, 'a')));
+  EXPECT_TRUE(fullMatch("[(){}]{1000}", std::string(1000, '}')));  // a class is one character
+  EXPECT_EQ(too_large, errorOf("((((a{1000}){1000}){1000}){1000}){1000}"));  // no overflow
+}
+
 TEST(CompileRegexTest, ReportsTheLibrarysErrorForAnInvalidPattern) {
   EXPECT_FALSE(errorOf("(").empty());
   EXPECT_FALSE(errorOf("a{3,2}").empty());
